@@ -1,0 +1,89 @@
+// pybind11 module fastinit._core: argument conversion and exception registration only.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "../core/philox.h"
+#include "../dispatch.h"
+#include "../errors.h"
+#include "targets.h"
+
+namespace py = pybind11;
+using namespace fastinit;
+
+namespace {
+
+void fill_py(py::handle target, const std::string& fn, int kind, std::vector<double> params,
+             uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
+             std::vector<int64_t> global_offset, uint64_t index_offset, int dtype_override,
+             uintptr_t cuda_stream) {
+  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
+  FillRequest req;
+  req.fn = fn.c_str();
+  req.kind = DistKind(kind);
+  for (size_t i = 0; i < params.size() && i < 4; ++i) req.params[i] = params[i];
+  req.key = key;
+  req.stream = stream;
+  req.global_shape = std::move(global_shape);
+  req.global_offset = std::move(global_offset);
+  req.index_offset = index_offset;
+  req.cuda_stream = reinterpret_cast<void*>(cuda_stream);
+  py::gil_scoped_release nogil;
+  fill(bound.view, req);
+}
+
+py::array_t<uint32_t> philox_py(py::array_t<uint32_t, py::array::c_style | py::array::forcecast> ctr,
+                                py::array_t<uint32_t, py::array::c_style | py::array::forcecast> keys) {
+  if (ctr.ndim() != 2 || ctr.shape(1) != 4 || keys.ndim() != 2 || keys.shape(1) != 2 ||
+      keys.shape(0) != ctr.shape(0))
+    throw ValueError("fastinit.philox4x32_10: expected counters of shape (n, 4) and keys of shape (n, 2)");
+  const auto n = ctr.shape(0);
+  py::array_t<uint32_t> out({n, py::ssize_t(4)});
+  const uint32_t* c = ctr.data();
+  const uint32_t* k = keys.data();
+  uint32_t* o = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    for (py::ssize_t i = 0; i < n; ++i) {
+      const Block4 b = philox4x32_10(c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3], k[2 * i], k[2 * i + 1]);
+      for (int l = 0; l < 4; ++l) o[4 * i + l] = b.w[l];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastinit compiled core (use the fastinit package, not this module)";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const DTypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const DeviceError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  m.def("fill", &fill_py, py::arg("target"), py::arg("fn"), py::arg("kind"), py::arg("params"),
+        py::arg("key"), py::arg("stream"), py::arg("global_shape"), py::arg("global_offset"),
+        py::arg("index_offset") = 0, py::arg("dtype_override") = -1, py::arg("cuda_stream") = 0);
+  m.def("philox4x32_10", &philox_py, py::arg("counters"), py::arg("keys"));
+  m.def("cpu_isa", &cpu::isa_name);
+  m.def("set_num_threads", &cpu::set_num_threads);
+  m.def("get_num_threads", &cpu::get_num_threads);
+  m.def("cuda_available", &cuda::available);
+#ifdef FI_WITH_CUDA
+  m.attr("built_with_cuda") = true;
+#else
+  m.attr("built_with_cuda") = false;
+#endif
+  m.attr("KIND_UNIFORM") = int(DistKind::uniform);
+  m.attr("KIND_NORMAL") = int(DistKind::normal);
+  m.attr("KIND_TRUNC_NORMAL") = int(DistKind::trunc_normal);
+  m.attr("KIND_CONSTANT") = int(DistKind::constant);
+  m.attr("KIND_BITS") = int(DistKind::bits);
+  m.attr("DTYPE_BF16") = int(DType::bf16);
+}

@@ -1,0 +1,138 @@
+// fastinit's own log and inverse normal CDF. Only +, -, *, /, sqrt and bit operations, no fma and
+// no libm, so g++ (any SIMD width), nvcc and the NumPy reference produce the same bits.
+// Branches are selects: every lane runs the same instructions.
+#pragma once
+#include <cstdint>
+
+#include "bits.h"
+#include "macros.h"
+
+namespace fastinit {
+
+// Natural log for finite x > 0 (subnormals included). Cephes-style polynomial on
+// m in [sqrt(1/2), sqrt(2)); about 1 ulp.
+FI_HD float log_f32(float x) {
+  const bool sub = x < 1.17549435e-38f;
+  x = sub ? x * 33554432.0f : x;  // 2^25 lifts subnormals into the normal range
+  const uint32_t ix = f32_bits(x);
+  int32_t e = int32_t((ix >> 23) & 0xFFu) - 127 - (sub ? 25 : 0);
+  float m = f32_from((ix & 0x007FFFFFu) | 0x3F800000u);  // [1, 2)
+  const bool big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;
+  e = big ? e + 1 : e;
+  const float f = m - 1.0f;
+  const float z = f * f;
+  float p = 7.0376836292e-2f;
+  p = p * f + -1.1514610310e-1f;
+  p = p * f + 1.1676998740e-1f;
+  p = p * f + -1.2420140846e-1f;
+  p = p * f + 1.4249322787e-1f;
+  p = p * f + -1.6668057665e-1f;
+  p = p * f + 2.0000714765e-1f;
+  p = p * f + -2.4999993993e-1f;
+  p = p * f + 3.3333331174e-1f;
+  const float ef = float(e);
+  float y = f * z * p;
+  y = y + ef * -2.12194440e-4f;
+  y = y - 0.5f * z;
+  return (f + y) + ef * 0.693359375f;
+}
+
+// Natural log for finite x > 0 in double: log(m) = 2 atanh(s), s = (m-1)/(m+1), Taylor series
+// to s^21 (|s| < 0.1716), plus e*ln2 split in two parts; a few ulp.
+FI_HD double log_f64(double x) {
+  const bool sub = x < 2.2250738585072014e-308;
+  x = sub ? x * 18014398509481984.0 : x;  // 2^54
+  const uint64_t ix = f64_bits(x);
+  int64_t e = int64_t((ix >> 52) & 0x7FFu) - 1023 - (sub ? 54 : 0);
+  double m = f64_from((ix & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
+  const bool big = m > 1.4142135623730951;
+  m = big ? m * 0.5 : m;
+  e = big ? e + 1 : e;
+  const double f = m - 1.0;
+  const double s = f / (2.0 + f);
+  const double s2 = s * s;
+  double r = 2.0 / 21.0;
+  r = r * s2 + 2.0 / 19.0;
+  r = r * s2 + 2.0 / 17.0;
+  r = r * s2 + 2.0 / 15.0;
+  r = r * s2 + 2.0 / 13.0;
+  r = r * s2 + 2.0 / 11.0;
+  r = r * s2 + 2.0 / 9.0;
+  r = r * s2 + 2.0 / 7.0;
+  r = r * s2 + 2.0 / 5.0;
+  r = r * s2 + 2.0 / 3.0;
+  r = r * s2;
+  const double ed = double(e);
+  const double log_m = (s + s) + s * r;
+  return (ed * 1.90821492927058770002e-10 + log_m) + ed * 6.93147180369123816490e-01;
+}
+
+// Standard normal quantile Phi^-1(q) for q in (0, 0.5] (slightly above 0.5 is fine), float.
+// Giles' single-precision erfinv (2010) evaluated on w = -log(4q(1-q)), which keeps full
+// relative precision in the lower tail: z = -sqrt(2) * erfinv(1 - 2q).
+FI_HD float ndtri_lower_f32(float q) {
+  const float x = 1.0f - 2.0f * q;
+  const float w = -log_f32((2.0f * q) * (2.0f - 2.0f * q));
+  const bool tail = !(w < 5.0f);
+  const float t = tail ? fi_sqrt(w) - 3.0f : w - 2.5f;
+  float p = tail ? -0.000200214257f : 2.81022636e-08f;
+  p = (tail ? 0.000100950558f : 3.43273939e-07f) + p * t;
+  p = (tail ? 0.00134934322f : -3.5233877e-06f) + p * t;
+  p = (tail ? -0.00367342844f : -4.39150654e-06f) + p * t;
+  p = (tail ? 0.00573950773f : 0.00021858087f) + p * t;
+  p = (tail ? -0.0076224613f : -0.00125372503f) + p * t;
+  p = (tail ? 0.00943887047f : -0.00417768164f) + p * t;
+  p = (tail ? 1.00167406f : 0.246640727f) + p * t;
+  p = (tail ? 2.83297682f : 1.50140941f) + p * t;
+  return (p * x) * -1.41421356f;
+}
+
+// Standard normal quantile for q in (0, 0.5], double: Wichura's AS241 (PPND16), about 1e-16
+// relative. Both regions are evaluated and one is selected, so there is no data-dependent branch.
+FI_HD double ndtri_lower_f64(double q) {
+  const double c = q - 0.5;
+  const double rc = 0.180625 - c * c;
+  double num = 2.5090809287301226727e+3;
+  num = num * rc + 3.3430575583588128105e+4;
+  num = num * rc + 6.7265770927008700853e+4;
+  num = num * rc + 4.5921953931549871457e+4;
+  num = num * rc + 1.3731693765509461125e+4;
+  num = num * rc + 1.9715909503065514427e+3;
+  num = num * rc + 1.3314166789178437745e+2;
+  num = num * rc + 3.3871328727963666080e+0;
+  double den = 5.2264952788528545610e+3;
+  den = den * rc + 2.8729085735721942674e+4;
+  den = den * rc + 3.9307895800092710610e+4;
+  den = den * rc + 2.1213794301586595867e+4;
+  den = den * rc + 5.3941960214247511077e+3;
+  den = den * rc + 6.8718700749205790830e+2;
+  den = den * rc + 4.2313330701600911252e+1;
+  den = den * rc + 1.0;
+  const double central = c * num / den;
+
+  const double qt = q < 0.5 ? q : 0.5;  // keeps the unused tail lane finite
+  const double r0 = fi_sqrt(-log_f64(qt));
+  const bool far = r0 > 5.0;
+  const double r = far ? r0 - 5.0 : r0 - 1.6;
+  double tn = far ? 2.01033439929228813265e-7 : 7.74545014278341407640e-4;
+  tn = tn * r + (far ? 2.71155556874348757815e-5 : 2.27238449892691845833e-2);
+  tn = tn * r + (far ? 1.24266094738807843860e-3 : 2.41780725177450611770e-1);
+  tn = tn * r + (far ? 2.65321895265761230930e-2 : 1.27045825245236838258e+0);
+  tn = tn * r + (far ? 2.96560571828504891230e-1 : 3.64784832476320460504e+0);
+  tn = tn * r + (far ? 1.78482653991729133580e+0 : 5.76949722146069140550e+0);
+  tn = tn * r + (far ? 5.46378491116411436990e+0 : 4.63033784615654529590e+0);
+  tn = tn * r + (far ? 6.65790464350110377720e+0 : 1.42343711074968357734e+0);
+  double td = far ? 2.04426310338993978564e-15 : 1.05075007164441684324e-9;
+  td = td * r + (far ? 1.42151175831644588870e-7 : 5.47593808499534494600e-4);
+  td = td * r + (far ? 1.84631831751005468180e-5 : 1.51986665636164571966e-2);
+  td = td * r + (far ? 7.86869131145613259100e-4 : 1.48103976427480074590e-1);
+  td = td * r + (far ? 1.48753612908506148525e-2 : 6.89767334985100004550e-1);
+  td = td * r + (far ? 1.36929880922735805310e-1 : 1.67638483018380384940e+0);
+  td = td * r + (far ? 5.99832206555887937690e-1 : 2.05319162663775882187e+0);
+  td = td * r + 1.0;
+  const double tail = -(tn / td);
+  return (c < -0.425) ? tail : central;
+}
+
+}  // namespace fastinit

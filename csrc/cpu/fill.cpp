@@ -1,0 +1,137 @@
+// CPU backend: OpenMP over tiles of rows, Philox blocks generated in batches, then the
+// distribution applied element-wise. This file is compiled once per instruction set
+// (FI_ISA = avx512 / avx2 / base, see CMakeLists.txt); the source and the bits are the same.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "../core/philox.h"
+#include "../core/storage.h"
+#include "../fill_job.h"
+#include "../visit.h"
+
+#ifndef FI_ISA
+#define FI_ISA base
+#endif
+#define FI_CAT2(a, b) a##b
+#define FI_CAT(a, b) FI_CAT2(a, b)
+
+namespace fastinit {
+namespace cpu {
+namespace FI_ISA {
+namespace {
+
+constexpr int64_t kBatch = 512;    // elements per Philox batch: stays in L1
+constexpr int64_t kTile = 1 << 16; // elements per OpenMP work item
+constexpr int64_t kParallelMin = 1 << 15;
+
+// Words of blocks [first, first + nblocks) into out[4 * j + lane]; vectorizes across blocks.
+void philox_batch(uint32_t* __restrict out, uint64_t first, int64_t nblocks, uint64_t key,
+                  uint64_t stream) {
+  const uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
+  const uint32_t s0 = uint32_t(stream), s1 = uint32_t(stream >> 32);
+  for (int64_t j = 0; j < nblocks; ++j) {
+    const uint64_t b = first + uint64_t(j);
+    const Block4 r = philox4x32_10(uint32_t(b), uint32_t(b >> 32), s0, s1, k0, k1);
+    out[4 * j + 0] = r.w[0];
+    out[4 * j + 1] = r.w[1];
+    out[4 * j + 2] = r.w[2];
+    out[4 * j + 3] = r.w[3];
+  }
+}
+
+template <class D>
+constexpr bool is_random() {
+  return D::kRandom;
+}
+
+// Elements with logical indices [g, g + len), written at out[0], out[ostride], ...
+template <class T, class Dist, class CT>
+void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist, CT lo, CT hi,
+              uint64_t key, uint64_t stream) {
+  using W = typename WordOf<T>::type;
+  constexpr int kPer = WordOf<T>::kPerBlock;
+  alignas(64) uint32_t words[kBatch * 2 + 8];
+  for (int64_t pos = 0; pos < len; pos += kBatch) {
+    const int64_t n = std::min(kBatch, len - pos);
+    const uint64_t gi = g + uint64_t(pos);
+    const W* w = nullptr;
+    if constexpr (is_random<Dist>()) {
+      const uint64_t first = gi / kPer;
+      const int64_t skip = int64_t(gi % kPer);
+      const int64_t nblocks = (skip + n + kPer - 1) / kPer;
+      philox_batch(words, first, nblocks, key, stream);
+      w = reinterpret_cast<const W*>(words) + skip;
+    }
+    T* o = out + pos * ostride;
+    if (ostride == 1) {
+      for (int64_t j = 0; j < n; ++j) {
+        const auto v = dist(is_random<Dist>() ? w[j] : W(0));
+        store(o + j, min_f(max_f(v, lo), hi));
+      }
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        const auto v = dist(is_random<Dist>() ? w[j] : W(0));
+        store(o + j * ostride, min_f(max_f(v, lo), hi));
+      }
+    }
+  }
+}
+
+// uint32 outputs (raw bits) need no clamping.
+template <class Dist>
+void fill_run(uint32_t* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist,
+              uint32_t, uint32_t, uint64_t key, uint64_t stream) {
+  alignas(64) uint32_t words[kBatch + 8];
+  for (int64_t pos = 0; pos < len; pos += kBatch) {
+    const int64_t n = std::min(kBatch, len - pos);
+    const uint64_t gi = g + uint64_t(pos);
+    const int64_t skip = int64_t(gi % 4);
+    philox_batch(words, gi / 4, (skip + n + 3) / 4, key, stream);
+    for (int64_t j = 0; j < n; ++j) out[(pos + j) * ostride] = dist(words[skip + j]);
+  }
+}
+
+template <class T, class Dist, class CT>
+void fill_plan(const FillJob& job, const Dist& dist, CT lo, CT hi) {
+  const Plan& p = job.plan;
+  const int last = p.ndim - 1;
+  const int64_t row_len = p.shape[last];
+  const int64_t rows = p.numel / row_len;
+  const int64_t tiles_per_row = (row_len + kTile - 1) / kTile;
+  const int64_t tiles = rows * tiles_per_row;
+  T* const base = reinterpret_cast<T*>(p.data);
+#pragma omp parallel for schedule(static) if (p.numel >= kParallelMin && tiles > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t row = t / tiles_per_row, chunk = t % tiles_per_row;
+    // Unravel the row number over dims [0, last): memory offset and logical index.
+    int64_t moff = 0;
+    uint64_t gidx = p.base;
+    int64_t rem = row;
+    for (int k = last - 1; k >= 0; --k) {
+      const int64_t jk = rem % p.shape[k];
+      rem /= p.shape[k];
+      moff += jk * p.mstride[k];
+      gidx += uint64_t(jk) * p.gstride[k];
+    }
+    const int64_t start = chunk * kTile;
+    const int64_t len = std::min(kTile, row_len - start);
+    moff += start * p.mstride[last];
+    gidx += uint64_t(start) * p.gstride[last];
+    fill_run(base + moff, p.mstride[last], gidx, len, dist, lo, hi, job.key, job.stream);
+  }
+}
+
+}  // namespace
+
+void fill(const FillJob& job) {
+  visit_job(job, [&](auto* tag, const auto& dist, auto lo, auto hi) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    fill_plan<T>(job, dist, lo, hi);
+  });
+}
+
+}  // namespace FI_ISA
+}  // namespace cpu
+}  // namespace fastinit

@@ -1,0 +1,165 @@
+#include "dispatch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <numeric>
+#include <string>
+
+#include "errors.h"
+#include "params.h"
+
+namespace fastinit {
+namespace {
+
+int elem_size(DType d) { return (d == DType::f64) ? 8 : (d == DType::f32 || d == DType::u32) ? 4 : 2; }
+
+// Memory must not overlap: sorted by |stride|, each dim must step past everything the smaller
+// ones span. Rejects expand()ed tensors (stride 0) and other self-overlapping views.
+void check_no_overlap(const Plan& p, const char* fn) {
+  std::vector<std::pair<uint64_t, int64_t>> dims;  // (|stride|, size)
+  for (int k = 0; k < p.ndim; ++k) dims.emplace_back(uint64_t(std::llabs(p.mstride[k])), p.shape[k]);
+  std::sort(dims.begin(), dims.end());
+  uint64_t span = 0;
+  for (auto [stride, size] : dims) {
+    if (stride <= span)
+      throw ValueError(tagged(fn, "the target's memory overlaps itself (e.g. an expand()ed or "
+                                  "broadcast view); fill a contiguous tensor instead"));
+    span += stride * uint64_t(size - 1);
+  }
+}
+
+// Logical (global, row-major) strides and the base index of the block this tensor is.
+void place(Plan& p, const TensorView& v, const FillRequest& r, const char* fn) {
+  const int n = v.ndim;
+  std::vector<int64_t> gshape = r.global_shape, goff = r.global_offset;
+  if (gshape.empty()) gshape.assign(v.shape, v.shape + n);
+  if (goff.empty()) goff.assign(n, 0);
+  if (int(gshape.size()) != n)
+    throw ValueError(tagged(fn, "global_shape has " + std::to_string(gshape.size()) +
+                                    " dims but the tensor has " + std::to_string(n)));
+  if (int(goff.size()) != n)
+    throw ValueError(tagged(fn, "global_offset has " + std::to_string(goff.size()) +
+                                    " dims but the tensor has " + std::to_string(n)));
+  for (int k = 0; k < n; ++k) {
+    if (goff[k] < 0 || gshape[k] < 0 || goff[k] + v.shape[k] > gshape[k])
+      throw ValueError(tagged(fn, "the tensor does not fit in global_shape at global_offset (dim " +
+                                      std::to_string(k) + ": offset " + std::to_string(goff[k]) +
+                                      " + size " + std::to_string(v.shape[k]) + " > " +
+                                      std::to_string(gshape[k]) + ")"));
+  }
+  unsigned __int128 g = 1;
+  uint64_t base = r.index_offset;
+  for (int k = n - 1; k >= 0; --k) {
+    p.gstride[k] = uint64_t(g);
+    base += uint64_t(goff[k]) * uint64_t(g);
+    g *= uint64_t(gshape[k]);
+    if (g > (unsigned __int128)(UINT64_MAX))
+      throw ValueError(tagged(fn, "global_shape has more than 2^64 elements"));
+  }
+  p.base = base;
+}
+
+Plan make_plan(const TensorView& v, const FillRequest& r) {
+  Plan full;
+  full.data = static_cast<char*>(v.data);
+  full.elem_size = elem_size(v.dtype);
+  full.ndim = v.ndim;
+  full.numel = 1;
+  for (int k = 0; k < v.ndim; ++k) {
+    full.shape[k] = v.shape[k];
+    full.mstride[k] = v.strides[k];
+    full.numel *= v.shape[k];
+  }
+  place(full, v, r, r.fn);
+  // Drop size-1 dims, then merge neighbours whose memory and logical strides both chain.
+  Plan p = full;
+  p.ndim = 0;
+  for (int k = 0; k < full.ndim; ++k) {
+    if (full.shape[k] == 1) continue;
+    const int last = p.ndim - 1;
+    if (last >= 0 && p.mstride[last] == full.mstride[k] * full.shape[k] &&
+        p.gstride[last] == full.gstride[k] * uint64_t(full.shape[k])) {
+      p.shape[last] *= full.shape[k];
+      p.mstride[last] = full.mstride[k];
+      p.gstride[last] = full.gstride[k];
+      continue;
+    }
+    p.shape[p.ndim] = full.shape[k];
+    p.mstride[p.ndim] = full.mstride[k];
+    p.gstride[p.ndim] = full.gstride[k];
+    ++p.ndim;
+  }
+  if (p.ndim == 0) {  // a single element
+    p.ndim = 1;
+    p.shape[0] = 1;
+    p.mstride[0] = 1;
+    p.gstride[0] = 1;
+  }
+  check_no_overlap(p, r.fn);
+  if (p.gstride[p.ndim - 1] != 1 && p.ndim < kMaxDims) {
+    // Backends walk rows of consecutive logical indices: give them rows of one element.
+    p.shape[p.ndim] = 1;
+    p.mstride[p.ndim] = 1;
+    p.gstride[p.ndim] = 1;
+    ++p.ndim;
+  }
+  return p;
+}
+
+void check_params(const FillRequest& r) {
+  const int count = r.kind == DistKind::trunc_normal ? 4 : r.kind == DistKind::constant ? 1
+                    : r.kind == DistKind::bits       ? 0 : 2;
+  for (int i = 0; i < count; ++i)
+    if (!std::isfinite(r.params[i]))
+      throw ValueError(tagged(r.fn, "parameters must be finite, got " + std::to_string(r.params[i])));
+  const double* p = r.params;
+  if (r.kind == DistKind::uniform && p[0] > p[1])
+    throw ValueError(tagged(r.fn, "a must be <= b, got a=" + std::to_string(p[0]) + ", b=" + std::to_string(p[1])));
+  if ((r.kind == DistKind::normal || r.kind == DistKind::trunc_normal) && !(p[1] >= 0))
+    throw ValueError(tagged(r.fn, "std must be >= 0, got " + std::to_string(p[1])));
+  if (r.kind == DistKind::trunc_normal && p[2] > p[3])
+    throw ValueError(tagged(r.fn, "a must be <= b, got a=" + std::to_string(p[2]) + ", b=" + std::to_string(p[3])));
+}
+
+}  // namespace
+
+void fill(const TensorView& v, const FillRequest& r) {
+  if (v.readonly) throw ValueError(tagged(r.fn, "the target is read-only"));
+  if (v.ndim > kMaxDims) throw ValueError(tagged(r.fn, "at most 32 dims are supported"));
+  if ((r.kind == DistKind::bits) != (v.dtype == DType::u32))
+    throw DTypeError(tagged(r.fn, r.kind == DistKind::bits ? "the target must be a uint32 array"
+                                                          : "uint32 targets are only for random_bits_"));
+  check_params(r);
+  if (v.device != DeviceKind::cpu && v.device != DeviceKind::cuda)
+    throw DeviceError(tagged(r.fn, "unsupported device"));
+
+  FillJob job;
+  job.plan = make_plan(v, r);
+  if (job.plan.numel == 0) return;
+  job.dtype = v.dtype;
+  job.kind = r.kind;
+  job.key = r.key;
+  job.stream = r.stream;
+  FillRequest std0 = r;
+  if (r.kind == DistKind::trunc_normal && r.params[1] == 0) {
+    // std == 0: the distribution is a point mass at mean, clamped into [a, b].
+    job.kind = DistKind::constant;
+    std0.params[0] = std::min(std::max(r.params[0], r.params[2]), r.params[3]);
+  }
+  prepare_distribution(job, std0.params, r.fn);
+  if (std0.kind != job.kind) {
+    job.lo = round_into(job.dtype, r.params[2], RoundDir::up);
+    job.hi = round_into(job.dtype, r.params[3], RoundDir::down);
+  }
+  if (v.device == DeviceKind::cuda) {
+    if (!cuda::available())
+      throw DeviceError(tagged(r.fn, "CUDA tensor given, but no usable CUDA device (" +
+                                         std::string("fastinit.cuda_available() is False)")));
+    cuda::fill(job, v.device_index, r.cuda_stream);
+    return;
+  }
+  cpu::fill(job);
+}
+
+}  // namespace fastinit

@@ -1,0 +1,49 @@
+// What a backend needs to fill one tensor: where the elements are, which logical index each
+// has, and the distribution in its compute precision. Built by dispatch.cpp, read by backends.
+#pragma once
+#include <cstdint>
+
+namespace fastinit {
+
+constexpr int kMaxDims = 32;
+
+enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3, u32 = 4 };
+enum class DeviceKind : int { cpu = 1, cuda = 2 };
+enum class DistKind : int { uniform = 0, normal = 1, trunc_normal = 2, constant = 3, bits = 4 };
+
+// A tensor as the caller handed it: strides in elements (may be negative).
+struct TensorView {
+  void* data = nullptr;
+  DType dtype = DType::f32;
+  DeviceKind device = DeviceKind::cpu;
+  int device_index = 0;
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+  bool readonly = false;
+};
+
+// Element (j_0..j_{n-1}) lives at data + sum j_k * mstride_k and has logical index
+// base + sum j_k * gstride_k. Dims are collapsed where both strides allow; the last is the row.
+struct Plan {
+  char* data = nullptr;
+  int elem_size = 4;
+  int ndim = 1;
+  int64_t shape[kMaxDims] = {};
+  int64_t mstride[kMaxDims] = {};
+  uint64_t gstride[kMaxDims] = {};
+  uint64_t base = 0;
+  int64_t numel = 0;
+};
+
+struct FillJob {
+  Plan plan;
+  DType dtype = DType::f32;
+  DistKind kind = DistKind::uniform;
+  bool wide = false;        // compute in double although the element type is <= 32 bits
+  uint64_t key = 0, stream = 0;
+  double p[5] = {};         // distribution parameters, already rounded to the compute type
+  double lo = 0, hi = 0;    // every stored value is clamped to [lo, hi] (exact in the dtype)
+};
+
+}  // namespace fastinit

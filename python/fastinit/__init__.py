@@ -1,0 +1,62 @@
+"""fastinit: fast, reproducible neural-network weight initialization.
+
+Every value is a pure function of (seed, stream, element index) through Philox4x32-10, so
+fills are identical on any thread count, SIMD path, slice, shard, device and dtype.
+See docs/stream.md for the contract and README.md for the API.
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._fills import (
+    constant_,
+    normal_,
+    ones_,
+    philox4x32_10,
+    random_bits_,
+    trunc_normal_,
+    uniform_,
+    zeros_,
+)
+from ._seeds import manual_seed
+
+__version__ = "0.1.0"
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of OpenMP threads used by CPU fills (values do not depend on it)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"fastinit.set_num_threads: n must be an int >= 1, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of OpenMP threads CPU fills use."""
+    return int(_core.get_num_threads())
+
+
+def cuda_available() -> bool:
+    """True when fastinit was built with CUDA and a usable GPU and driver are present."""
+    return bool(_core.cuda_available())
+
+
+def cpu_isa() -> str:
+    """The CPU kernel build chosen at run time: 'avx512', 'avx2' or 'base'."""
+    return str(_core.cpu_isa())
+
+
+__all__ = [
+    "constant_",
+    "cpu_isa",
+    "cuda_available",
+    "get_num_threads",
+    "manual_seed",
+    "normal_",
+    "ones_",
+    "philox4x32_10",
+    "random_bits_",
+    "set_num_threads",
+    "trunc_normal_",
+    "uniform_",
+    "zeros_",
+]

@@ -1,0 +1,101 @@
+"""Turn a user's tensor into something the compiled core can fill in place, zero-copy.
+
+NumPy arrays go through the buffer protocol; torch tensors (and other DLPack producers) through
+a DLPack capsule of a detached alias, so leaf tensors with requires_grad are filled in place as
+torch.nn.init does under no_grad. Meta tensors are a no-op, as in torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from . import _core
+
+_FLOAT_NAMES = ("float32", "float64", "float16", "bfloat16")
+
+
+class Target(NamedTuple):
+    obj: Any  # numpy array or DLPack capsule
+    dtype_override: int
+    cuda_stream: int
+    is_torch: bool
+
+
+def is_torch_tensor(t: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(t, torch.Tensor)
+
+
+def is_float_target(t: Any) -> bool:
+    if is_torch_tensor(t):
+        return t.dtype.is_floating_point and t.element_size() >= 2
+    return isinstance(t, np.ndarray) and t.dtype.name in _FLOAT_NAMES
+
+
+def _dtype_error(fn: str, dtype: Any) -> TypeError:
+    return TypeError(
+        f"fastinit.{fn}: dtype {dtype} is not supported; expected float32, float64, "
+        "float16 or bfloat16"
+    )
+
+
+def prepare(t: Any, fn: str, *, bits: bool = False) -> Optional[Target]:
+    """Check the target and wrap it; None means there is nothing to do (meta tensors)."""
+    if is_torch_tensor(t):
+        return _prepare_torch(t, fn, bits)
+    if isinstance(t, np.ndarray):
+        return _prepare_numpy(t, fn, bits)
+    if hasattr(t, "__dlpack__"):
+        return Target(t.__dlpack__(), -1, 0, False)
+    raise TypeError(
+        f"fastinit.{fn}: expected a torch.Tensor or numpy.ndarray, got {type(t).__name__}"
+    )
+
+
+def _prepare_numpy(a: np.ndarray, fn: str, bits: bool) -> Target:
+    if bits:
+        if a.dtype != np.uint32:
+            raise TypeError(f"fastinit.{fn}: out must be a uint32 array, got {a.dtype}")
+        return Target(a, -1, 0, False)
+    if a.dtype.name not in _FLOAT_NAMES:
+        raise _dtype_error(fn, a.dtype.name)
+    if not a.flags.writeable:
+        raise ValueError(f"fastinit.{fn}: the target is read-only")
+    if a.dtype.name == "bfloat16":  # ml_dtypes: same bits, seen through uint16
+        return Target(a.view(np.uint16), int(_core.DTYPE_BF16), 0, False)
+    return Target(a, -1, 0, False)
+
+
+def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:
+    torch = sys.modules["torch"]
+    if t.device.type == "meta":
+        return None
+    if bits:
+        if t.dtype != getattr(torch, "uint32", None):
+            raise TypeError(f"fastinit.{fn}: out must be a uint32 tensor, got {t.dtype}")
+    elif t.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise _dtype_error(fn, t.dtype)
+    if t.device.type not in ("cpu", "cuda"):
+        raise RuntimeError(
+            f"fastinit.{fn}: device '{t.device.type}' is not supported (cpu and cuda are)"
+        )
+    alias = t.detach()
+    stream = 0
+    if t.device.type == "cuda":
+        if not _core.cuda_available():
+            reason = "no usable CUDA device" if _core.built_with_cuda else "not built with CUDA"
+            raise RuntimeError(f"fastinit.{fn}: CUDA tensor given, but fastinit has {reason}")
+        stream = torch.cuda.current_stream(t.device).cuda_stream
+        return Target(alias.__dlpack__(stream=stream), -1, stream, True)
+    return Target(alias.__dlpack__(), -1, 0, True)
+
+
+def mark_modified(t: Any) -> None:
+    """Bump a torch tensor's version counter, as an in-place torch op would."""
+    if is_torch_tensor(t):
+        increment = getattr(sys.modules["torch"].autograd.graph, "increment_version", None)
+        if increment is not None:
+            increment(t)
