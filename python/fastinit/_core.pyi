@@ -1,0 +1,33 @@
+"""Type stub for the compiled module (csrc/bindings/module.cpp). Use the fastinit package."""
+
+from typing import Any, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+KIND_UNIFORM: int
+KIND_NORMAL: int
+KIND_TRUNC_NORMAL: int
+KIND_CONSTANT: int
+KIND_BITS: int
+DTYPE_BF16: int
+built_with_cuda: bool
+
+def fill(
+    target: Any,
+    fn: str,
+    kind: int,
+    params: Sequence[float],
+    key: int,
+    stream: int,
+    global_shape: Sequence[int],
+    global_offset: Sequence[int],
+    index_offset: int = 0,
+    dtype_override: int = -1,
+    cuda_stream: int = 0,
+) -> None: ...
+def philox4x32_10(counters: npt.ArrayLike, keys: npt.ArrayLike) -> npt.NDArray[np.uint32]: ...
+def cpu_isa() -> str: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def cuda_available() -> bool: ...
