@@ -12,7 +12,14 @@
 namespace fastinit {
 namespace {
 
-int elem_size(DType d) { return (d == DType::f64) ? 8 : (d == DType::f32 || d == DType::u32) ? 4 : 2; }
+int elem_size(DType d) {
+  switch (d) {
+    case DType::f64: return 8;
+    case DType::f32: case DType::u32: return 4;
+    case DType::f16: case DType::bf16: return 2;
+    default: return 1;
+  }
+}
 
 // Memory must not overlap: sorted by |stride|, each dim must step past everything the smaller
 // ones span. Rejects expand()ed tensors (stride 0) and other self-overlapping views.

@@ -7,7 +7,7 @@ namespace fastinit {
 
 constexpr int kMaxDims = 32;
 
-enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3, u32 = 4 };
+enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3, u32 = 4, f8e4m3fn = 5, f8e5m2 = 6 };
 enum class DeviceKind : int { cpu = 1, cuda = 2 };
 enum class DistKind : int { uniform = 0, normal = 1, trunc_normal = 2, constant = 3, bits = 4 };
 

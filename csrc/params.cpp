@@ -11,20 +11,22 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// 16-bit floats as sign-magnitude bit patterns: one step toward +inf or -inf.
-uint16_t step16(uint16_t h, bool up) {
-  const bool neg = h & 0x8000u;
-  if ((h & 0x7FFFu) == 0) return up ? 0x0001u : 0x8001u;
-  return uint16_t((neg == up) ? h - 1 : h + 1);
+// Narrow floats as sign-magnitude bit patterns (sign = the top bit): one step toward +-inf.
+uint32_t step_small(uint32_t h, uint32_t sign, bool up) {
+  const bool neg = h & sign;
+  if ((h & (sign - 1)) == 0) return up ? 1u : sign | 1u;
+  return (neg == up) ? h - 1 : h + 1;
 }
 
+// Round x into a narrow float format; NaN (e.g. past float8 e4m3fn's 448) stops the walk and is
+// returned, which the caller reports as "no representable value".
 template <class ToDouble, class FromFloat>
-double round16(double x, RoundDir dir, ToDouble to_d, FromFloat from_f) {
-  uint16_t h = from_f(float(x));
+double round_small(double x, RoundDir dir, uint32_t sign, ToDouble to_d, FromFloat from_f) {
+  uint32_t h = from_f(float(x));
   if (dir == RoundDir::up) {
-    while (to_d(h) < x) h = step16(h, true);
+    while (to_d(h) < x) h = step_small(h, sign, true);
   } else {
-    while (to_d(h) > x || (dir == RoundDir::below && to_d(h) >= x)) h = step16(h, false);
+    while (to_d(h) > x || (dir == RoundDir::below && to_d(h) >= x)) h = step_small(h, sign, false);
   }
   return to_d(h);
 }
@@ -51,9 +53,17 @@ double round_into(DType dtype, double x, RoundDir dir) {
       return f;
     }
     case DType::bf16:
-      return round16(x, dir, [](uint16_t h) { return double(f32_from_bf16(h)); }, bf16_from_f32);
+      return round_small(x, dir, 0x8000u, [](uint32_t h) { return double(f32_from_bf16(uint16_t(h))); },
+                         bf16_from_f32);
     case DType::f16:
-      return round16(x, dir, [](uint16_t h) { return double(f32_from_f16(h)); }, f16_from_f32);
+      return round_small(x, dir, 0x8000u, [](uint32_t h) { return double(f32_from_f16(uint16_t(h))); },
+                         f16_from_f32);
+    case DType::f8e4m3fn:
+      return round_small(x, dir, 0x80u, [](uint32_t h) { return double(f32_from_f8e4m3fn(uint8_t(h))); },
+                         f8e4m3fn_from_f32);
+    case DType::f8e5m2:
+      return round_small(x, dir, 0x80u, [](uint32_t h) { return double(f32_from_f8e5m2(uint8_t(h))); },
+                         f8e5m2_from_f32);
     default:
       return x;
   }
@@ -70,7 +80,7 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       job.p[1] = to_compute(d, b - a);
       job.lo = round_into(d, a, RoundDir::up);
       job.hi = a == b ? job.lo : round_into(d, b, RoundDir::below);
-      if (job.lo > job.hi)
+      if (!(job.lo <= job.hi))
         throw ValueError(tagged(fn, "the interval [a, b) holds no value representable in this dtype"));
       break;
     }
@@ -97,7 +107,7 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       for (int i = 0; i < 5; ++i) job.p[i] = to_compute(ct, p[i]);
       job.lo = round_into(d, a, RoundDir::up);
       job.hi = round_into(d, b, RoundDir::down);
-      if (job.lo > job.hi)
+      if (!(job.lo <= job.hi))
         throw ValueError(tagged(fn, "the interval [a, b] holds no value representable in this dtype"));
       break;
     }

@@ -46,6 +46,8 @@ void visit_job(const FillJob& j, Fn&& fn) {
     case DType::f64: return visit_dist_for<double>(j, fn);
     case DType::f16: return visit_dist_for<f16_t>(j, fn);
     case DType::bf16: return visit_dist_for<bf16_t>(j, fn);
+    case DType::f8e4m3fn: return visit_dist_for<f8e4m3fn_t>(j, fn);
+    case DType::f8e5m2: return visit_dist_for<f8e5m2_t>(j, fn);
     case DType::u32:
       if (j.kind == DistKind::bits) return fn((uint32_t*)nullptr, RawBits32{}, 0u, 0xFFFFFFFFu);
       break;

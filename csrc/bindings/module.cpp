@@ -86,4 +86,6 @@ PYBIND11_MODULE(_core, m) {
   m.attr("KIND_CONSTANT") = int(DistKind::constant);
   m.attr("KIND_BITS") = int(DistKind::bits);
   m.attr("DTYPE_BF16") = int(DType::bf16);
+  m.attr("DTYPE_F8E4M3FN") = int(DType::f8e4m3fn);
+  m.attr("DTYPE_F8E5M2") = int(DType::f8e5m2);
 }

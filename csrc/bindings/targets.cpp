@@ -34,7 +34,7 @@ DType dtype_from_dlpack(DLDataType t, const char* fn) {
                                   "); expected float32, float64, float16 or bfloat16"));
 }
 
-BoundTarget from_capsule(py::capsule cap, const char* fn) {
+BoundTarget from_capsule(py::capsule cap, int dtype_override, const char* fn) {
   if (std::string(cap.name() ? cap.name() : "") != "dltensor")
     throw ValueError(tagged(fn, "expected an unconsumed DLPack capsule"));
   auto* mt = static_cast<DLManagedTensor*>(cap.get_pointer());
@@ -42,7 +42,8 @@ BoundTarget from_capsule(py::capsule cap, const char* fn) {
   BoundTarget b;
   b.owner = cap;  // unconsumed: the producer's capsule destructor releases it after the fill
   TensorView& v = b.view;
-  v.dtype = dtype_from_dlpack(t.dtype, fn);
+  // An override reinterprets same-width unsigned data (float8 / bfloat16 exported as uint8/16).
+  v.dtype = dtype_override >= 0 ? DType(dtype_override) : dtype_from_dlpack(t.dtype, fn);
   if (t.device.device_type == kDLCPU || t.device.device_type == kDLCUDAHost) {
     v.device = DeviceKind::cpu;
   } else if (t.device.device_type == kDLCUDA || t.device.device_type == kDLCUDAManaged) {
@@ -67,7 +68,7 @@ BoundTarget from_capsule(py::capsule cap, const char* fn) {
 }  // namespace
 
 BoundTarget bind_target(py::handle obj, int dtype_override, const char* fn) {
-  if (py::isinstance<py::capsule>(obj)) return from_capsule(py::reinterpret_borrow<py::capsule>(obj), fn);
+  if (py::isinstance<py::capsule>(obj)) return from_capsule(py::reinterpret_borrow<py::capsule>(obj), dtype_override, fn);
   if (!PyObject_CheckBuffer(obj.ptr()))
     throw DTypeError(tagged(fn, "expected a NumPy array, a torch tensor or a DLPack capsule, got " +
                                     std::string(py::str(py::type::handle_of(obj).attr("__name__")))));

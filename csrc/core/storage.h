@@ -14,9 +14,15 @@ struct bf16_t {
 struct f16_t {
   uint16_t bits;
 };
+struct f8e4m3fn_t {
+  uint8_t bits;
+};
+struct f8e5m2_t {
+  uint8_t bits;
+};
 
 // Store a computed value into element type T. Narrow types are the float32 value rounded to
-// nearest even; a double result for a <= 32-bit type goes through float32 first, so bf16/fp16
+// nearest even (float8: as torch casts float32); a double result for a <= 32-bit type goes through float32 first, so bf16/fp16
 // are always round(fp32 result).
 FI_HD void store(float* p, float v) { *p = v; }
 FI_HD void store(float* p, double v) { *p = float(v); }
@@ -25,6 +31,10 @@ FI_HD void store(bf16_t* p, float v) { p->bits = bf16_from_f32(v); }
 FI_HD void store(bf16_t* p, double v) { p->bits = bf16_from_f32(float(v)); }
 FI_HD void store(f16_t* p, float v) { p->bits = f16_from_f32(v); }
 FI_HD void store(f16_t* p, double v) { p->bits = f16_from_f32(float(v)); }
+FI_HD void store(f8e4m3fn_t* p, float v) { p->bits = f8e4m3fn_from_f32(v); }
+FI_HD void store(f8e4m3fn_t* p, double v) { p->bits = f8e4m3fn_from_f32(float(v)); }
+FI_HD void store(f8e5m2_t* p, float v) { p->bits = f8e5m2_from_f32(v); }
+FI_HD void store(f8e5m2_t* p, double v) { p->bits = f8e5m2_from_f32(float(v)); }
 FI_HD void store(uint32_t* p, uint32_t v) { *p = v; }
 
 // Word of element i: 8-byte types take lanes (2k, 2k+1) of block i/2 (low word first),

@@ -11,6 +11,8 @@ KIND_TRUNC_NORMAL: int
 KIND_CONSTANT: int
 KIND_BITS: int
 DTYPE_BF16: int
+DTYPE_F8E4M3FN: int
+DTYPE_F8E5M2: int
 built_with_cuda: bool
 
 def fill(

@@ -20,7 +20,8 @@ F32, F64, U32, U64 = np.float32, np.float64, np.uint32, np.uint64
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 MASK32 = 0xFFFFFFFF
 # dtype name -> (words per Philox block, compute type of the values)
-LAYOUT = {"float32": 4, "float16": 4, "bfloat16": 4, "float64": 2, "uint32": 4}
+LAYOUT = {"float32": 4, "float16": 4, "bfloat16": 4, "float64": 2, "uint32": 4,
+          "float8_e4m3fn": 4, "float8_e5m2": 4}
 
 
 # --- engine -------------------------------------------------------------------------------
@@ -232,6 +233,37 @@ def bf16_value(bits: np.ndarray) -> np.ndarray:
     return (np.asarray(bits, U32) << U32(16)).view(F32)
 
 
+def _f8_bits(f: np.ndarray, fmt: str) -> np.ndarray:
+    """float32 -> float8 bits, round to nearest even, torch's (c10) overflow rules."""
+    u = f.view(U32)
+    sign = (u >> U32(24)) & U32(0x80)
+    a = u & U32(0x7FFFFFFF)
+    af = a.view(F32)
+    if fmt == "float8_e4m3fn":
+        normal = (a + U32(0xC407FFFF) + ((a >> U32(20)) & U32(1))) >> U32(20)
+        sub = (af + F32(16384.0)).view(U32) - U32(0x46800000)
+        h = np.where(a < U32(0x3C800000), sub, normal)
+        h = np.where(a >= U32(0x43E80000), U32(0x7E), h)
+        h = np.where(a > U32(0x7F800000), U32(0x7F), h)
+    else:
+        normal = (a + U32(0xC80FFFFF) + ((a >> U32(21)) & U32(1))) >> U32(21)
+        sub = (af + F32(128.0)).view(U32) - U32(0x43000000)
+        h = np.where(a < U32(0x38800000), sub, normal)
+        h = np.where(a >= U32(0x47800000), U32(0x7C), h)
+        h = np.where(a > U32(0x7F800000), U32(0x7F), h)
+    return (sign | h).astype(np.uint8)
+
+
+def f8_value(bits: np.ndarray, fmt: str) -> np.ndarray:
+    h = np.asarray(bits, np.uint32)
+    if fmt == "float8_e5m2":
+        return (h << np.uint32(8)).astype(np.uint16).view(np.float16).astype(F32)
+    sign = np.where(h & 0x80, -1.0, 1.0)
+    e, m = (h >> 3) & 0xF, h & 0x7
+    mag = np.where(e == 0, m * 2.0 ** -9, (1 + m / 8.0) * 2.0 ** (e.astype(np.int64) - 7))
+    return np.where((h & 0x7F) == 0x7F, np.nan, sign * mag).astype(F32)
+
+
 def to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
     """Store computed values: narrow types are round-to-nearest-even of the float32 value."""
     if dtype == "float64":
@@ -241,19 +273,23 @@ def to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
         return f
     if dtype == "float16":
         return f.astype(np.float16)
+    if dtype.startswith("float8"):
+        return _f8_bits(f, dtype)  # as uint8 bit patterns
     return bf16_bits(f)  # bfloat16, as uint16 bit patterns
 
 
-def _value_of_16(h: int, dtype: str) -> float:
+def _value_of_small(h: int, dtype: str) -> float:
     if dtype == "float16":
         return float(np.array([h], np.uint16).view(np.float16)[0])
+    if dtype.startswith("float8"):
+        return float(f8_value(np.array([h]), dtype)[0])
     return float(bf16_value(np.array([h]))[0])
 
 
-def _step16(h: int, up: bool) -> int:
-    if h & 0x7FFF == 0:
-        return 0x0001 if up else 0x8001
-    return h - 1 if bool(h & 0x8000) == up else h + 1
+def _step_small(h: int, sign: int, up: bool) -> int:
+    if h & (sign - 1) == 0:
+        return 1 if up else sign | 1
+    return h - 1 if bool(h & sign) == up else h + 1
 
 
 def round_into(dtype: str, x: float, direction: str) -> float:
@@ -267,13 +303,16 @@ def round_into(dtype: str, x: float, direction: str) -> float:
         while direction != "up" and (float(f) > x or (direction == "below" and float(f) >= x)):
             f = np.nextafter(f, F32(-np.inf))
         return float(f)
-    bits = np.array([x], F32)
-    h = int(bits.astype(np.float16).view(np.uint16)[0]) if dtype == "float16" else int(bf16_bits(bits)[0])
-    while direction == "up" and _value_of_16(h, dtype) < x:
-        h = _step16(h, True)
-    while direction != "up" and (_value_of_16(h, dtype) > x or (direction == "below" and _value_of_16(h, dtype) >= x)):
-        h = _step16(h, False)
-    return _value_of_16(h, dtype)
+    h = int(to_dtype(np.array([x], F32), dtype).view(np.uint16 if dtype in ("float16", "bfloat16") else np.uint8)[0])
+    sign = 0x80 if dtype.startswith("float8") else 0x8000
+    value = _value_of_small(h, dtype)
+    while direction == "up" and value < x:
+        h = _step_small(h, sign, True)
+        value = _value_of_small(h, dtype)
+    while direction != "up" and (value > x or (direction == "below" and value >= x)):
+        h = _step_small(h, sign, False)
+        value = _value_of_small(h, dtype)
+    return value
 
 
 def phi(x: float) -> float:
@@ -281,7 +320,8 @@ def phi(x: float) -> float:
 
 
 def values(kind: str, dtype: str, params: Sequence[float], w: Optional[np.ndarray]) -> np.ndarray:
-    """Distribution values for words ``w``, stored in ``dtype`` (bfloat16 as uint16 bits)."""
+    """Distribution values for words ``w``, stored in ``dtype`` (bfloat16 as uint16 bits,
+    float8 as uint8 bits)."""
     narrow = dtype != "float64"
     ct = F32 if narrow else F64
     lo, hi = -np.inf, np.inf

@@ -14,7 +14,14 @@ import numpy as np
 
 from . import _core
 
-_FLOAT_NAMES = ("float32", "float64", "float16", "bfloat16")
+_FLOAT_NAMES = ("float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")
+# dtypes without a buffer-protocol / DLPack code everywhere: filled through a same-width
+# unsigned view, with the real format passed alongside.
+_VIEWED = {
+    "bfloat16": ("uint16", _core.DTYPE_BF16),
+    "float8_e4m3fn": ("uint8", _core.DTYPE_F8E4M3FN),
+    "float8_e5m2": ("uint8", _core.DTYPE_F8E5M2),
+}
 
 
 class Target(NamedTuple):
@@ -29,16 +36,19 @@ def is_torch_tensor(t: Any) -> bool:
     return torch is not None and isinstance(t, torch.Tensor)
 
 
+def dtype_name(t: Any) -> str:
+    """'float32', 'bfloat16', 'float8_e4m3fn', ... for torch tensors and NumPy arrays."""
+    return str(t.dtype).replace("torch.", "") if is_torch_tensor(t) else t.dtype.name
+
+
 def is_float_target(t: Any) -> bool:
-    if is_torch_tensor(t):
-        return t.dtype.is_floating_point and t.element_size() >= 2
-    return isinstance(t, np.ndarray) and t.dtype.name in _FLOAT_NAMES
+    return (is_torch_tensor(t) or isinstance(t, np.ndarray)) and dtype_name(t) in _FLOAT_NAMES
 
 
 def _dtype_error(fn: str, dtype: Any) -> TypeError:
     return TypeError(
         f"fastinit.{fn}: dtype {dtype} is not supported; expected float32, float64, "
-        "float16 or bfloat16"
+        "float16, bfloat16, float8_e4m3fn or float8_e5m2"
     )
 
 
@@ -64,8 +74,9 @@ def _prepare_numpy(a: np.ndarray, fn: str, bits: bool) -> Target:
         raise _dtype_error(fn, a.dtype.name)
     if not a.flags.writeable:
         raise ValueError(f"fastinit.{fn}: the target is read-only")
-    if a.dtype.name == "bfloat16":  # ml_dtypes: same bits, seen through uint16
-        return Target(a.view(np.uint16), int(_core.DTYPE_BF16), 0, False)
+    if a.dtype.name in _VIEWED:  # ml_dtypes types: same bits, seen through uintN
+        view, code = _VIEWED[a.dtype.name]
+        return Target(a.view(view), int(code), 0, False)
     return Target(a, -1, 0, False)
 
 
@@ -76,21 +87,25 @@ def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:
     if bits:
         if t.dtype != getattr(torch, "uint32", None):
             raise TypeError(f"fastinit.{fn}: out must be a uint32 tensor, got {t.dtype}")
-    elif t.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+    elif dtype_name(t) not in _FLOAT_NAMES:
         raise _dtype_error(fn, t.dtype)
     if t.device.type not in ("cpu", "cuda"):
         raise RuntimeError(
             f"fastinit.{fn}: device '{t.device.type}' is not supported (cpu and cuda are)"
         )
     alias = t.detach()
+    override = -1
+    if dtype_name(t).startswith("float8"):
+        view, override = _VIEWED[dtype_name(t)]
+        alias = alias.view(getattr(torch, view))
     stream = 0
     if t.device.type == "cuda":
         if not _core.cuda_available():
             reason = "no usable CUDA device" if _core.built_with_cuda else "not built with CUDA"
             raise RuntimeError(f"fastinit.{fn}: CUDA tensor given, but fastinit has {reason}")
         stream = torch.cuda.current_stream(t.device).cuda_stream
-        return Target(alias.__dlpack__(stream=stream), -1, stream, True)
-    return Target(alias.__dlpack__(), -1, 0, True)
+        return Target(alias.__dlpack__(stream=stream), override, stream, True)
+    return Target(alias.__dlpack__(), override, 0, True)
 
 
 def mark_modified(t: Any) -> None:
