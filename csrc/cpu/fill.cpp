@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "../core/philox.h"
 #include "../core/storage.h"
 #include "../fill_job.h"
 #include "../visit.h"
+#include "philox_simd.h"
+#include "stream_store.h"
 
 #ifndef FI_ISA
 #define FI_ISA base
@@ -25,10 +28,17 @@ namespace {
 constexpr int64_t kBatch = 512;    // elements per Philox batch: stays in L1
 constexpr int64_t kTile = 1 << 16; // elements per OpenMP work item
 constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kStreamMinBytes = 4 << 20;  // larger fills bypass the caches
 
-// Words of blocks [first, first + nblocks) into out[4 * j + lane]; vectorizes across blocks.
+// Words of blocks [first, first + nblocks) into out[4 * j + lane]. The SIMD path writes whole
+// groups of 2 * kSimdBlocks blocks (out has room), except where the low counter word would
+// wrap inside the batch: the scalar loop handles that carry.
 void philox_batch(uint32_t* __restrict out, uint64_t first, int64_t nblocks, uint64_t key,
                   uint64_t stream) {
+  if (kHaveSimdPhilox && uint64_t(uint32_t(first)) + uint64_t(nblocks) + 64 <= (uint64_t(1) << 32)) {
+    philox_batch_simd(out, first, nblocks, key, stream);
+    return;
+  }
   const uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
   const uint32_t s0 = uint32_t(stream), s1 = uint32_t(stream >> 32);
   for (int64_t j = 0; j < nblocks; ++j) {
@@ -49,10 +59,10 @@ constexpr bool is_random() {
 // Elements with logical indices [g, g + len), written at out[0], out[ostride], ...
 template <class T, class Dist, class CT>
 void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist, CT lo, CT hi,
-              uint64_t key, uint64_t stream) {
+              uint64_t key, uint64_t stream, bool streaming) {
   using W = typename WordOf<T>::type;
   constexpr int kPer = WordOf<T>::kPerBlock;
-  alignas(64) uint32_t words[kBatch * 2 + 8];
+  alignas(64) uint32_t words[kBatch * 2 + 256];  // SIMD groups may overrun by < 128 words
   for (int64_t pos = 0; pos < len; pos += kBatch) {
     const int64_t n = std::min(kBatch, len - pos);
     const uint64_t gi = g + uint64_t(pos);
@@ -65,7 +75,14 @@ void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist
       w = reinterpret_cast<const W*>(words) + skip;
     }
     T* o = out + pos * ostride;
-    if (ostride == 1) {
+    if (ostride == 1 && streaming) {
+      alignas(64) T vals[kBatch];
+      for (int64_t j = 0; j < n; ++j) {
+        const auto v = dist(is_random<Dist>() ? w[j] : W(0));
+        store(vals + j, min_f(max_f(v, lo), hi));
+      }
+      stream_copy(o, vals, size_t(n) * sizeof(T));
+    } else if (ostride == 1) {
       for (int64_t j = 0; j < n; ++j) {
         const auto v = dist(is_random<Dist>() ? w[j] : W(0));
         store(o + j, min_f(max_f(v, lo), hi));
@@ -82,14 +99,18 @@ void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist
 // uint32 outputs (raw bits) need no clamping.
 template <class Dist>
 void fill_run(uint32_t* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist,
-              uint32_t, uint32_t, uint64_t key, uint64_t stream) {
-  alignas(64) uint32_t words[kBatch + 8];
+              uint32_t, uint32_t, uint64_t key, uint64_t stream, bool) {
+  alignas(64) uint32_t words[kBatch + 256];
   for (int64_t pos = 0; pos < len; pos += kBatch) {
     const int64_t n = std::min(kBatch, len - pos);
     const uint64_t gi = g + uint64_t(pos);
     const int64_t skip = int64_t(gi % 4);
     philox_batch(words, gi / 4, (skip + n + 3) / 4, key, stream);
-    for (int64_t j = 0; j < n; ++j) out[(pos + j) * ostride] = dist(words[skip + j]);
+    if (ostride == 1) {
+      std::memcpy(out + pos, words + skip, size_t(n) * 4);
+    } else {
+      for (int64_t j = 0; j < n; ++j) out[(pos + j) * ostride] = dist(words[skip + j]);
+    }
   }
 }
 
@@ -102,7 +123,10 @@ void fill_plan(const FillJob& job, const Dist& dist, CT lo, CT hi) {
   const int64_t tiles_per_row = (row_len + kTile - 1) / kTile;
   const int64_t tiles = rows * tiles_per_row;
   T* const base = reinterpret_cast<T*>(p.data);
-#pragma omp parallel for schedule(static) if (p.numel >= kParallelMin && tiles > 1)
+  const bool streaming = p.numel * int64_t(sizeof(T)) >= kStreamMinBytes;
+#pragma omp parallel if (p.numel >= kParallelMin && tiles > 1)
+  {
+#pragma omp for schedule(static)
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t row = t / tiles_per_row, chunk = t % tiles_per_row;
     // Unravel the row number over dims [0, last): memory offset and logical index.
@@ -119,7 +143,9 @@ void fill_plan(const FillJob& job, const Dist& dist, CT lo, CT hi) {
     const int64_t len = std::min(kTile, row_len - start);
     moff += start * p.mstride[last];
     gidx += uint64_t(start) * p.gstride[last];
-    fill_run(base + moff, p.mstride[last], gidx, len, dist, lo, hi, job.key, job.stream);
+    fill_run(base + moff, p.mstride[last], gidx, len, dist, lo, hi, job.key, job.stream, streaming);
+  }
+  if (streaming) stream_fence();  // each thread orders its own streaming stores
   }
 }
 

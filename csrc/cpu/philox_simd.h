@@ -1,0 +1,117 @@
+// Philox4x32-10 on many consecutive blocks at once with AVX-512 or AVX2 intrinsics, giving
+// exactly the words of core/philox.h in block order. Included by cpu/fill.cpp only.
+//
+// Layout trick: SIMD position p = 4q + r (q = 128-bit lane, r = slot in it) computes block
+// 4r + q. After the standard 4x4 in-lane transpose (unpack 32 then 64), vector r then holds
+// blocks 4r .. 4r+3 in order, so it is stored as is: no lane-crossing shuffle.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "../core/philox.h"
+
+namespace fastinit {
+namespace cpu {
+// Internal linkage: this header is compiled once per instruction set (cpu/fill.cpp), and
+// the copies must not be merged by the linker.
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int64_t kSimdBlocks = 16;
+using VecU = __m512i;
+FI_HD VecU vset1(uint32_t x) { return _mm512_set1_epi32(int(x)); }
+FI_HD VecU vadd(VecU a, VecU b) { return _mm512_add_epi32(a, b); }
+FI_HD VecU vxor3(VecU a, VecU b, VecU c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
+// hi and lo halves of the 32x32 -> 64-bit products a[i] * m, per 32-bit element. In-lane
+// shuffles (port 5) rather than 64-bit shifts (port 0, which the multiplies already load).
+FI_HD void vmulhilo(VecU a, VecU m, VecU& hi, VecU& lo) {
+  const VecU even = _mm512_mul_epu32(a, m);
+  const VecU odd = _mm512_mul_epu32(_mm512_shuffle_epi32(a, _MM_PERM_DDBB), m);
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_shuffle_epi32(even, _MM_PERM_DDBB), odd);
+  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_shuffle_epi32(odd, _MM_PERM_CCAA));
+}
+FI_HD VecU block_offsets() {
+  return _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+}
+FI_HD void store4(uint32_t* out, VecU c0, VecU c1, VecU c2, VecU c3) {
+  const VecU t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
+  const VecU t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
+  _mm512_storeu_si512(out + 0, _mm512_unpacklo_epi64(t0, t2));
+  _mm512_storeu_si512(out + 16, _mm512_unpackhi_epi64(t0, t2));
+  _mm512_storeu_si512(out + 32, _mm512_unpacklo_epi64(t1, t3));
+  _mm512_storeu_si512(out + 48, _mm512_unpackhi_epi64(t1, t3));
+}
+#elif defined(__AVX2__)
+constexpr int64_t kSimdBlocks = 8;
+using VecU = __m256i;
+FI_HD VecU vset1(uint32_t x) { return _mm256_set1_epi32(int(x)); }
+FI_HD VecU vadd(VecU a, VecU b) { return _mm256_add_epi32(a, b); }
+FI_HD VecU vxor3(VecU a, VecU b, VecU c) { return _mm256_xor_si256(_mm256_xor_si256(a, b), c); }
+FI_HD void vmulhilo(VecU a, VecU m, VecU& hi, VecU& lo) {
+  const VecU even = _mm256_mul_epu32(a, m);
+  const VecU odd = _mm256_mul_epu32(_mm256_shuffle_epi32(a, 0xF5), m);
+  hi = _mm256_blend_epi32(_mm256_shuffle_epi32(even, 0xF5), odd, 0xAA);
+  lo = _mm256_blend_epi32(even, _mm256_shuffle_epi32(odd, 0xA0), 0xAA);
+}
+FI_HD VecU block_offsets() { return _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7); }
+// Two 128-bit lanes: position p = 4q + r holds block 2r + q; vectors r = 0..3 after the
+// transpose hold blocks (2r, 2r + 1).
+FI_HD void store4(uint32_t* out, VecU c0, VecU c1, VecU c2, VecU c3) {
+  const VecU t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
+  const VecU t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 0), _mm256_unpacklo_epi64(t0, t2));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), _mm256_unpackhi_epi64(t0, t2));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16), _mm256_unpacklo_epi64(t1, t3));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 24), _mm256_unpackhi_epi64(t1, t3));
+}
+#endif
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+constexpr bool kHaveSimdPhilox = true;
+
+// Two independent groups per iteration hide the multiply latency.
+inline void philox_batch_simd(uint32_t* __restrict out, uint64_t first, int64_t nblocks,
+                              uint64_t key, uint64_t stream) {
+  const VecU m0 = vset1(kPhiloxM0), m1 = vset1(kPhiloxM1);
+  VecU rk0[10], rk1[10];
+  uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
+  for (int r = 0; r < 10; ++r, k0 += kPhiloxW0, k1 += kPhiloxW1) {
+    rk0[r] = vset1(k0);
+    rk1[r] = vset1(k1);
+  }
+  const VecU hi_word = vset1(uint32_t(first >> 32));
+  const VecU s0 = vset1(uint32_t(stream)), s1 = vset1(uint32_t(stream >> 32));
+  const VecU offsets = block_offsets();
+  constexpr int64_t kStep = 2 * kSimdBlocks;
+  for (int64_t j = 0; j < nblocks; j += kStep) {
+    VecU a0 = vadd(vset1(uint32_t(first) + uint32_t(j)), offsets), a1 = hi_word, a2 = s0, a3 = s1;
+    VecU b0 = vadd(vset1(uint32_t(first) + uint32_t(j + kSimdBlocks)), offsets), b1 = hi_word,
+         b2 = s0, b3 = s1;
+    for (int r = 0; r < 10; ++r) {
+      VecU ah0, al0, ah1, al1, bh0, bl0, bh1, bl1;
+      vmulhilo(a0, m0, ah0, al0);
+      vmulhilo(a2, m1, ah1, al1);
+      vmulhilo(b0, m0, bh0, bl0);
+      vmulhilo(b2, m1, bh1, bl1);
+      a0 = vxor3(ah1, a1, rk0[r]);
+      a1 = al1;
+      a2 = vxor3(ah0, a3, rk1[r]);
+      a3 = al0;
+      b0 = vxor3(bh1, b1, rk0[r]);
+      b1 = bl1;
+      b2 = vxor3(bh0, b3, rk1[r]);
+      b3 = bl0;
+    }
+    store4(out + 4 * j, a0, a1, a2, a3);
+    store4(out + 4 * (j + kSimdBlocks), b0, b1, b2, b3);
+  }
+}
+#else
+constexpr bool kHaveSimdPhilox = false;
+inline void philox_batch_simd(uint32_t*, uint64_t, int64_t, uint64_t, uint64_t) {}
+#endif
+
+}  // namespace
+}  // namespace cpu
+}  // namespace fastinit
