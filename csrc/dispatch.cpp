@@ -64,6 +64,9 @@ void place(Plan& p, const TensorView& v, const FillRequest& r, const char* fn) {
     if (g > (unsigned __int128)(UINT64_MAX))
       throw ValueError(tagged(fn, "global_shape has more than 2^64 elements"));
   }
+  // Logical indices run to index_offset + numel(global) - 1 and must not pass 2^64.
+  if ((unsigned __int128)(r.index_offset) + g > ((unsigned __int128)(1) << 64))
+    throw ValueError(tagged(fn, "offset + number of elements exceeds 2^64 (the stream's length)"));
   p.base = base;
 }
 
