@@ -27,7 +27,7 @@ FI_HD double open_unit_f64(uint64_t w) {
 // and z = -+Phi^-1(q). One word per value; the tails keep the word's full resolution.
 FI_HD float std_normal_f32(uint32_t w) {
   const float q = (float(int32_t(w & 0x7FFFFFFFu)) + 0.5f) * 2.3283064365386962890625e-10f;
-  const float z = ndtri_lower_f32(q);
+  const float z = ndtri_table_f32(q);
   return (w >> 31) ? -z : z;
 }
 FI_HD double std_normal_f64(uint64_t w) {

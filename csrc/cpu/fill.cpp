@@ -11,6 +11,7 @@
 #include "../core/storage.h"
 #include "../fill_job.h"
 #include "../visit.h"
+#include "normal_simd.h"
 #include "philox_simd.h"
 #include "stream_store.h"
 
@@ -74,24 +75,22 @@ void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist
       philox_batch(words, first, nblocks, key, stream);
       w = reinterpret_cast<const W*>(words) + skip;
     }
+    // Values first (a batch-wide vector transform where one exists), then clamp and store.
+    alignas(64) CT vals[kBatch];
+    if constexpr (is_random<Dist>()) {
+      dist_batch(dist, w, vals, n);
+    } else {
+      for (int64_t j = 0; j < n; ++j) vals[j] = dist(W(0));
+    }
     T* o = out + pos * ostride;
     if (ostride == 1 && streaming) {
-      alignas(64) T vals[kBatch];
-      for (int64_t j = 0; j < n; ++j) {
-        const auto v = dist(is_random<Dist>() ? w[j] : W(0));
-        store(vals + j, min_f(max_f(v, lo), hi));
-      }
-      stream_copy(o, vals, size_t(n) * sizeof(T));
+      alignas(64) T stored[kBatch];
+      for (int64_t j = 0; j < n; ++j) store(stored + j, min_f(max_f(vals[j], lo), hi));
+      stream_copy(o, stored, size_t(n) * sizeof(T));
     } else if (ostride == 1) {
-      for (int64_t j = 0; j < n; ++j) {
-        const auto v = dist(is_random<Dist>() ? w[j] : W(0));
-        store(o + j, min_f(max_f(v, lo), hi));
-      }
+      for (int64_t j = 0; j < n; ++j) store(o + j, min_f(max_f(vals[j], lo), hi));
     } else {
-      for (int64_t j = 0; j < n; ++j) {
-        const auto v = dist(is_random<Dist>() ? w[j] : W(0));
-        store(o + j * ostride, min_f(max_f(v, lo), hi));
-      }
+      for (int64_t j = 0; j < n; ++j) store(o + j * ostride, min_f(max_f(vals[j], lo), hi));
     }
   }
 }

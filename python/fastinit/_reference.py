@@ -16,6 +16,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ._normal_table import DEGREE as NORMAL_DEGREE
+from ._normal_table import TABLE as NORMAL_TABLE
+
 F32, F64, U32, U64 = np.float32, np.float64, np.uint32, np.uint64
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 MASK32 = 0xFFFFFFFF
@@ -143,6 +146,22 @@ def ndtri_lower_f32(q: np.ndarray) -> np.ndarray:
     return np.where(central, c * v, -v)
 
 
+def ndtri_table_f32(q: np.ndarray) -> np.ndarray:
+    """Phi^-1(q) for q in [2^-33, 1/2], float32: per-binade degree-8 polynomials (the table)."""
+    q = np.asarray(q, F32)
+    k = 125 - (q.view(U32) >> U32(23)).astype(np.int64)
+    k = np.where(q >= F32(0.25), 0, np.minimum(k, 31))
+    top = k == 0
+    c = q - F32(0.5)
+    m = ((q.view(U32) & U32(0x007FFFFF)) | U32(0x3F800000)).view(F32)
+    x = np.where(top, c, m - F32(1.5))
+    table = np.asarray(NORMAL_TABLE, F32)
+    p = table[0][k]
+    for j in range(1, NORMAL_DEGREE + 1):
+        p = p * x + table[j][k]
+    return np.where(top, p * c, p)
+
+
 AS241_A = [2.5090809287301226727e+3, 3.3430575583588128105e+4, 6.7265770927008700853e+4,
            4.5921953931549871457e+4, 1.3731693765509461125e+4, 1.9715909503065514427e+3,
            1.3314166789178437745e+2, 3.3871328727963666080e+0]
@@ -206,7 +225,7 @@ def std_normal(w: np.ndarray) -> np.ndarray:
         z = ndtri_lower_f64((r.astype(np.int64).astype(F64) + 0.5) * 2.0 ** -53)
         return np.where((w >> U64(63)) != 0, -z, z)
     q = ((w & U32(0x7FFFFFFF)).astype(np.int32).astype(F32) + F32(0.5)) * F32(2.0 ** -32)
-    z = ndtri_lower_f32(q)
+    z = ndtri_table_f32(q)
     return np.where((w >> U32(31)) != 0, -z, z)
 
 
