@@ -37,7 +37,11 @@ FI_HD double std_normal_f64(uint64_t w) {
   return (w >> 63) ? -z : z;
 }
 
-FI_HD float ndtri_lower(float q) { return ndtri_lower_f32(q); }
+// The truncated normal's float32 quantile: the normal table where it is defined (q >= 2^-33,
+// every interval within 6.3 std of the mean), PPND7 deeper in the tails.
+FI_HD float ndtri_lower(float q) {
+  return q >= 1.16415321826934814453125e-10f ? ndtri_table_f32(q) : ndtri_lower_f32(q);
+}
 FI_HD double ndtri_lower(double q) { return ndtri_lower_f64(q); }
 FI_HD float smallest_positive(float) { return 1.40129846e-45f; }
 FI_HD double smallest_positive(double) { return 4.9406564584124654e-324; }

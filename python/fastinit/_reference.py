@@ -235,7 +235,11 @@ def trunc_std_normal(u: np.ndarray, mass_lo, mass_hi, mass, ct: type) -> np.ndar
     lower = t <= ct(0.5)
     tiny = ct(1.40129846e-45) if ct is F32 else ct(4.9406564584124654e-324)
     q = np.maximum(np.where(lower, t, s), tiny)
-    z = ndtri_lower_f32(q) if ct is F32 else ndtri_lower_f64(q)
+    if ct is F32:
+        deep = q < F32(2.0 ** -33)
+        z = np.where(deep, ndtri_lower_f32(q), ndtri_table_f32(np.where(deep, F32(0.5), q)))
+    else:
+        z = ndtri_lower_f64(q)
     return np.where(lower, z, -z)
 
 
