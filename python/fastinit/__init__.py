@@ -19,6 +19,19 @@ from ._fills import (
     zeros_,
 )
 from ._seeds import manual_seed
+from .keras_init import (
+    delta_orthogonal_,
+    glorot_normal_,
+    glorot_uniform_,
+    he_normal_,
+    he_uniform_,
+    lecun_normal_,
+    lecun_uniform_,
+    uniform_unit_scaling_,
+    variance_scaling_,
+    variance_scaling_tf1_,
+)
+from .patch import is_patched, patch, patch_disable, patch_enable
 
 __version__ = "0.1.0"
 
@@ -46,6 +59,20 @@ def cpu_isa() -> str:
 
 
 __all__ = [
+    "delta_orthogonal_",
+    "glorot_normal_",
+    "glorot_uniform_",
+    "he_normal_",
+    "he_uniform_",
+    "lecun_normal_",
+    "lecun_uniform_",
+    "uniform_unit_scaling_",
+    "variance_scaling_",
+    "variance_scaling_tf1_",
+    "is_patched",
+    "patch",
+    "patch_disable",
+    "patch_enable",
     "constant_",
     "cpu_isa",
     "cuda_available",
@@ -60,3 +87,8 @@ __all__ = [
     "uniform_",
     "zeros_",
 ]
+
+# FASTINIT_PATCH=1: patch mode for the whole program (fastinit.patch_enable()); keep this last.
+from .patch import _enable_from_environment  # noqa: E402
+
+_enable_from_environment()
