@@ -104,7 +104,13 @@ def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:
             reason = "no usable CUDA device" if _core.built_with_cuda else "not built with CUDA"
             raise RuntimeError(f"fastinit.{fn}: CUDA tensor given, but fastinit has {reason}")
         stream = torch.cuda.current_stream(t.device).cuda_stream
-        return Target(alias.__dlpack__(stream=stream), override, stream, True)
+        # We launch on torch's current stream ourselves, so the export needs no
+        # synchronization (stream=-1 in the DLPack protocol).
+        try:
+            capsule = alias.__dlpack__(stream=-1)
+        except (TypeError, ValueError, RuntimeError):
+            capsule = alias.__dlpack__()
+        return Target(capsule, override, stream, True)
     return Target(alias.__dlpack__(), override, 0, True)
 
 
