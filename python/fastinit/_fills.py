@@ -55,7 +55,7 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
     shape, offset = _placement(fn, t, global_shape, global_offset)
     if target is None:
         return t
-    key, stream = key_and_stream(fn, seed, generator, target.is_torch) if random else (0, 0)
+    key, stream = key_and_stream(fn, seed, generator, target.is_torch, t) if random else (0, 0)
     _core.fill(target.obj, fn, kind, params, key, stream, shape, offset,
                dtype_override=target.dtype_override, cuda_stream=target.cuda_stream)
     mark_modified(t)

@@ -10,16 +10,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import secrets
 import sys
 import threading
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 _U64 = 1 << 64
 _lock = threading.Lock()
 _global_seed: int = secrets.randbits(64)
 _global_streams = itertools.count(1)
+# Whole-model tools install a resolver: target tensor -> (key, stream) or None (not theirs).
+Resolver = Callable[[Any], Optional[Tuple[int, int]]]
+_resolver: contextvars.ContextVar[Optional[Resolver]] = contextvars.ContextVar(
+    "fastinit_key_resolver", default=None
+)
+
+
+@contextlib.contextmanager
+def keyed_by(resolver: Resolver) -> Iterator[None]:
+    """Within the block, unseeded fills of the tensors ``resolver`` knows use its (key, stream)
+    instead of a generator: how name-keyed whole-model init makes a parameter's values depend
+    only on (seed, name, index). An explicit ``seed=`` still wins."""
+    token = _resolver.set(resolver)
+    try:
+        yield
+    finally:
+        _resolver.reset(token)
 
 
 def check_seed(seed: Any, fn: str, name: str = "seed") -> int:
@@ -43,6 +62,23 @@ def manual_seed(seed: int) -> None:
     with _lock:
         _global_seed = key
         _global_streams = itertools.count(1)
+# Whole-model tools install a resolver: target tensor -> (key, stream) or None (not theirs).
+Resolver = Callable[[Any], Optional[Tuple[int, int]]]
+_resolver: contextvars.ContextVar[Optional[Resolver]] = contextvars.ContextVar(
+    "fastinit_key_resolver", default=None
+)
+
+
+@contextlib.contextmanager
+def keyed_by(resolver: Resolver) -> Iterator[None]:
+    """Within the block, unseeded fills of the tensors ``resolver`` knows use its (key, stream)
+    instead of a generator: how name-keyed whole-model init makes a parameter's values depend
+    only on (seed, name, index). An explicit ``seed=`` still wins."""
+    token = _resolver.set(resolver)
+    try:
+        yield
+    finally:
+        _resolver.reset(token)
     torch = _torch_if_available()
     if torch is not None:
         torch.manual_seed(seed)
@@ -66,13 +102,18 @@ def _draw_from_torch(generator: Any) -> int:
 
 
 def key_and_stream(
-    fn: str, seed: Optional[int], generator: Any, is_torch: bool
+    fn: str, seed: Optional[int], generator: Any, is_torch: bool, target: Any = None
 ) -> Tuple[int, int]:
-    """The (key, stream) pair a fill uses; see the module docstring."""
+    """The (key, stream) pair a fill uses; see the module docstring and :func:`keyed_by`."""
     if seed is not None:
         if generator is not None:
             raise ValueError(f"fastinit.{fn}: pass seed= or generator=, not both")
         return check_seed(seed, fn), 0
+    resolver = _resolver.get()
+    if resolver is not None and target is not None:
+        keyed = resolver(target)
+        if keyed is not None:
+            return keyed
     if generator is not None:
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(generator, torch.Generator):
