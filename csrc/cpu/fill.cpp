@@ -63,25 +63,31 @@ void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist
               uint64_t key, uint64_t stream, bool streaming) {
   using W = typename WordOf<T>::type;
   constexpr int kPer = WordOf<T>::kPerBlock;
+  if constexpr (!is_random<Dist>()) {  // a constant: converted once, then copied
+    T c;
+    store(&c, min_f(max_f(dist(W(0)), lo), hi));
+    alignas(64) T stored[kBatch];
+    std::fill(stored, stored + kBatch, c);
+    for (int64_t pos = 0; pos < len; pos += kBatch) {
+      const int64_t n = std::min(kBatch, len - pos);
+      if (ostride == 1 && streaming) {
+        stream_copy(out + pos, stored, size_t(n) * sizeof(T));
+      } else {
+        for (int64_t j = 0; j < n; ++j) out[(pos + j) * ostride] = c;
+      }
+    }
+    return;
+  }
   alignas(64) uint32_t words[kBatch * 2 + 256];  // SIMD groups may overrun by < 128 words
   for (int64_t pos = 0; pos < len; pos += kBatch) {
     const int64_t n = std::min(kBatch, len - pos);
     const uint64_t gi = g + uint64_t(pos);
-    const W* w = nullptr;
-    if constexpr (is_random<Dist>()) {
-      const uint64_t first = gi / kPer;
-      const int64_t skip = int64_t(gi % kPer);
-      const int64_t nblocks = (skip + n + kPer - 1) / kPer;
-      philox_batch(words, first, nblocks, key, stream);
-      w = reinterpret_cast<const W*>(words) + skip;
-    }
+    const int64_t skip = int64_t(gi % kPer);
+    philox_batch(words, gi / kPer, (skip + n + kPer - 1) / kPer, key, stream);
+    const W* w = reinterpret_cast<const W*>(words) + skip;
     // Values first (a batch-wide vector transform where one exists), then clamp and store.
     alignas(64) CT vals[kBatch];
-    if constexpr (is_random<Dist>()) {
-      dist_batch(dist, w, vals, n);
-    } else {
-      for (int64_t j = 0; j < n; ++j) vals[j] = dist(W(0));
-    }
+    dist_batch(dist, w, vals, n);
     T* o = out + pos * ostride;
     if (ostride == 1 && streaming) {
       alignas(64) T stored[kBatch];
