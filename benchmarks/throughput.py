@@ -1,30 +1,35 @@
 """Throughput of fastinit's initializers against torch (and NumPy), on this machine.
 
-For every (operation, dtype, device) one buffer is allocated and every library fills that same
-buffer in place: one untimed warm-up call, then ``--repeats`` timed calls (CUDA is synchronized
-around each).  Reported per row:
+One buffer is allocated per (dtype, device) and every library fills that same buffer in place.
+Per op, each library (fastinit, torch, NumPy where it has an equivalent) and the bandwidth
+reference torch ``t.fill_(1.0)`` get one untimed warm-up call, then ``--repeats`` rounds that
+call each once in turn (interleaved, so drift of a shared machine hits all sides alike; CUDA
+is synchronized around every call).  Reported per row:
 
-* GB/s        -- bytes of the output tensor / MEDIAN time of one call (higher is better).
-* vs torch    -- this row's GB/s / torch's GB/s for the same op, dtype and device
-                 (> 1: faster than torch; torch's own row is 1.00; '-' without torch).
-* % fill      -- this row's GB/s / the GB/s of torch's ``t.fill_(1.0)`` on the same buffer,
-                 measured in the same run (the 'fill bandwidth' rows): how close an
-                 initializer gets to the machine's write bandwidth.  fastinit's own fill
-                 (op fill_) uses streaming stores on large buffers and torch's does not, so
-                 rows can pass 100%.  With --quick the buffer may sit in cache: quote the
-                 default size.
+* GB/s      -- bytes of the output / MEDIAN time of one call (higher is better).
+* vs torch  -- this row's GB/s / torch's GB/s for the same op, dtype and device (> 1: faster
+               than torch; '-' without torch).
+* % fill    -- this row's GB/s / the GB/s of the fill_ reference timed in the same rounds:
+               how close an initializer gets to the machine's write bandwidth.  The
+               'fill_ torch (reference)' row pools the reference times of all ops on the
+               buffer.  fastinit's ``constant_`` uses streaming stores on large buffers and
+               torch's fill_ does not, so rows can pass 100%.  With --quick the buffer may sit
+               in cache: quote the default size.
 
-trunc_normal_ uses mean 0, std 0.02, a -2, b 2 on both sides (torch's default bounds, a
-realistic std).  kaiming_uniform_ and xavier_normal_ are marked 'composed': fastinit has no
-such function yet, so its side is uniform_ with bound sqrt(6/fan_in) and normal_ with std
-sqrt(2/(fan_in+fan_out)) on a 2-D view, compared with torch.nn.init.kaiming_uniform_(w, a=0)
-and torch.nn.init.xavier_normal_(w).  NumPy (Generator(PCG64), single-threaded) appears where
-it has an equivalent: uniform_ and normal_ in float32/float64, and fill_.
+trunc_normal_ runs with mean 0, std 0.02, a -2, b 2 on both sides.  kaiming_uniform_ (a=0) and
+xavier_normal_ use fastinit.nn_init when importable, else a 'composed' fastinit side (uniform_
+with bound sqrt(6/fan_in), normal_ with std sqrt(2/(fan_in+fan_out))).  orthogonal_ fills one
+4096x4096 float32 matrix (GB/s = its bytes / time; it is dominated by the QR).
+model_construction builds nn.Embedding(32000, 4096) + 8 x nn.Linear(4096, 4096) (265.3M float32
+parameters) on the CPU with torch's default init, and again inside ``with fastinit.patch():``;
+GB/s = parameter bytes / time, allocation included, % fill against the float32 CPU reference.
+NumPy (Generator(PCG64), single-threaded) appears where it has an equivalent.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -33,9 +38,9 @@ import shlex
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -45,10 +50,17 @@ try:
     import torch
 except ImportError:  # fastinit and NumPy columns still run
     torch = None
+try:
+    from fastinit import nn_init as fi_nn
+except ImportError:  # being written; kaiming/xavier fall back to 'composed'
+    fi_nn = None
 
 SEED = 0
 DTYPES = ("float32", "bfloat16", "float16", "float64")
-NP_RNG_DTYPES = ("float32", "float64")  # dtypes NumPy's Generator can write in place
+NP_RNG = ("float32", "float64")  # dtypes NumPy's Generator writes in place
+REF_LIB = "torch" if torch is not None else "numpy"  # whose fill_ is the bandwidth reference
+MODEL = "model_construction"
+VOCAB, WIDTH, LAYERS = 32000, 4096, 8  # Embedding + 8 Linear: 265.3M parameters
 
 
 def _as_2d(t: Any) -> Any:
@@ -57,29 +69,40 @@ def _as_2d(t: Any) -> Any:
 
 
 def _fi_kaiming_uniform(t: Any) -> None:
-    """fastinit side of kaiming_uniform_(a=0): U(-b, b) with b = sqrt(6 / fan_in)."""
+    """fastinit kaiming_uniform_(a=0): nn_init's, else U(-b, b) with b = sqrt(6 / fan_in)."""
     w = _as_2d(t)
-    fastinit.uniform_(w, -math.sqrt(6.0 / w.shape[1]), math.sqrt(6.0 / w.shape[1]), seed=SEED)
+    if fi_nn is not None:
+        fi_nn.kaiming_uniform_(w, a=0, seed=SEED)
+    else:
+        b = math.sqrt(6.0 / w.shape[1])
+        fastinit.uniform_(w, -b, b, seed=SEED)
 
 
 def _fi_xavier_normal(t: Any) -> None:
-    """fastinit side of xavier_normal_(gain=1): N(0, s^2) with s = sqrt(2 / (fan_in + fan_out))."""
+    """fastinit xavier_normal_: nn_init's, else N(0, s^2) with s = sqrt(2 / (fan_in + fan_out))."""
     w = _as_2d(t)
-    fastinit.normal_(w, 0.0, math.sqrt(2.0 / (w.shape[0] + w.shape[1])), seed=SEED)
+    if fi_nn is not None:
+        fi_nn.xavier_normal_(w, seed=SEED)
+    else:
+        fastinit.normal_(w, 0.0, math.sqrt(2.0 / (w.shape[0] + w.shape[1])), seed=SEED)
 
 
 @dataclass(frozen=True)
 class Op:
-    """One benchmarked operation: how fastinit, torch and (optionally) NumPy perform it."""
+    """One benchmarked operation: how each library performs it, and where it applies."""
 
     name: str
-    fastinit: Callable[[Any], Any]
+    fastinit: Optional[Callable[[Any], Any]]  # None: missing, the op is skipped with a note
     torch: Callable[[Any], Any]
     numpy: Optional[Callable[[np.ndarray, np.random.Generator], Any]] = None
-    numpy_dtypes: tuple = NP_RNG_DTYPES
-    composed: bool = False  # fastinit side built from other fastinit calls
+    numpy_dtypes: Tuple[str, ...] = NP_RNG
+    dtypes: Tuple[str, ...] = DTYPES
+    shape: Optional[Tuple[int, ...]] = None  # None: the shared --size buffer
+    repeats: Optional[Tuple[int, int]] = None  # (quick, full) override of --repeats
+    note: str = ""  # label of the fastinit side, e.g. 'composed'
 
 
+_HAS_ORTHO = fi_nn is not None and hasattr(fi_nn, "orthogonal_")
 OPS: Dict[str, Op] = {op.name: op for op in (
     Op("uniform_", lambda t: fastinit.uniform_(t, 0.0, 1.0, seed=SEED),
        lambda t: torch.nn.init.uniform_(t, 0.0, 1.0),
@@ -90,64 +113,83 @@ OPS: Dict[str, Op] = {op.name: op for op in (
     Op("trunc_normal_", lambda t: fastinit.trunc_normal_(t, 0.0, 0.02, -2.0, 2.0, seed=SEED),
        lambda t: torch.nn.init.trunc_normal_(t, 0.0, 0.02, -2.0, 2.0)),
     Op("kaiming_uniform_", _fi_kaiming_uniform,
-       lambda t: torch.nn.init.kaiming_uniform_(_as_2d(t), a=0), composed=True),
-    Op("xavier_normal_", _fi_xavier_normal,
-       lambda t: torch.nn.init.xavier_normal_(_as_2d(t)), composed=True),
+       lambda t: torch.nn.init.kaiming_uniform_(_as_2d(t), a=0),
+       note="" if fi_nn is not None else "composed"),
+    Op("xavier_normal_", _fi_xavier_normal, lambda t: torch.nn.init.xavier_normal_(_as_2d(t)),
+       note="" if fi_nn is not None else "composed"),
+    Op("orthogonal_", (lambda t: fi_nn.orthogonal_(t, seed=SEED)) if _HAS_ORTHO else None,
+       lambda t: torch.nn.init.orthogonal_(t), dtypes=("float32",), shape=(4096, 4096),
+       repeats=(1, 3)),
     Op("fill_", lambda t: fastinit.constant_(t, 1.0), lambda t: t.fill_(1.0),
        lambda a, g: a.fill(1.0), numpy_dtypes=("float32", "float64", "float16")),
 )}
-DEFAULT_OPS = "uniform_,normal_,trunc_normal_,kaiming_uniform_,xavier_normal_"
+ALL_OPS = (*OPS, MODEL)
+QUICK_OPS = tuple(o for o in ALL_OPS if o not in (MODEL, "orthogonal_"))
 
 
 @dataclass
 class Result:
-    """All timings of one (op, dtype, device, library) cell; library 'fill' is the reference."""
+    """All timings of one (op, dtype, device, library) cell on one buffer shape."""
 
     op: str
     dtype: str
     device: str
     library: str
-    composed: bool
+    shape: str  # the buffer, e.g. '16384x4096'; the % fill reference is matched on it
     nbytes: int
     times_s: List[float]
-    median_s: float = 0.0
-    gbps: float = 0.0  # bytes of the output / median time, in GB/s (1e9 bytes)
-    ratio_vs_torch: Optional[float] = None  # set by annotate()
+    note: str = ""
+    fill_s: List[float] = field(default_factory=list)  # the reference, timed in the same rounds
+    label: str = ""  # shown op name: op, plus '[shape]' off the shared buffer
+    median_s: float = field(init=False)
+    gbps: float = field(init=False)  # bytes of the output / median time, GB/s (1e9 bytes)
+    ratio_vs_torch: Optional[float] = None
     pct_of_fill: Optional[float] = None
 
     def __post_init__(self) -> None:
+        self.label = self.label or self.op
         self.median_s = statistics.median(self.times_s)
         self.gbps = self.nbytes / self.median_s / 1e9
 
 
+def _csv(s: str) -> List[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Command-line options; --quick overrides --size and --repeats."""
+    """Command-line options; --quick sets size 2**22, 3 repeats and the quick op list."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ops", default=DEFAULT_OPS,
-                   help=f"comma list from {','.join(OPS)} (default: {DEFAULT_OPS})")
-    p.add_argument("--dtypes", default=",".join(DTYPES), help=f"comma list from {DTYPES}")
-    p.add_argument("--devices", default=None,
-                   help="comma list of cpu,cuda (default: cpu, plus cuda when usable)")
-    p.add_argument("--size", type=int, default=2**26,
-                   help="elements per tensor; shape (N/4096, 4096) when divisible (default 2**26)")
-    p.add_argument("--repeats", type=int, default=5, help="timed calls per cell; median reported")
-    p.add_argument("--quick", action="store_true", help="size 2**22, 3 repeats")
-    p.add_argument("--threads", type=int, default=None,
-                   help="set fastinit's and torch's CPU thread counts (default: leave as is)")
+    p.add_argument("--ops", help=f"comma list of: {', '.join(ALL_OPS)} (default: all; "
+                                 f"--quick: all but {MODEL} and orthogonal_)")
+    p.add_argument("--dtypes", default=",".join(DTYPES),
+                   help=f"comma list of: {', '.join(DTYPES)} (default: all)")
+    p.add_argument("--devices", help="comma list of cpu,cuda (default: cpu, plus cuda when "
+                                     "torch and fastinit both have CUDA)")
+    p.add_argument("--size", type=int, help="elements per tensor; shape (N/4096, 4096) when "
+                                            "divisible (default 2**26; --quick 2**22)")
+    p.add_argument("--repeats", type=int,
+                   help="timed calls per cell, median shown (default 5; --quick 3)")
+    p.add_argument("--quick", action="store_true", help="size 2**22, 3 repeats, quick ops")
+    p.add_argument("--threads", type=int, help="set fastinit's and torch's CPU thread counts "
+                                               "(default: leave both as they are)")
     p.add_argument("--json", metavar="PATH", help="write metadata and every repeat time here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart (needs matplotlib)")
     args = p.parse_args(argv)
-    if args.quick:
-        args.size, args.repeats = 2**22, 3
-    args.ops = [o.strip() for o in args.ops.split(",") if o.strip()]
-    args.dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    if args.size is None:
+        args.size = 2**22 if args.quick else 2**26
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 5
+    args.shape = (args.size // 4096, 4096) if args.size % 4096 == 0 else (args.size,)
+    args.ops = _csv(args.ops) if args.ops else list(QUICK_OPS if args.quick else ALL_OPS)
+    args.ops.sort(key=lambda o: ALL_OPS.index(o) if o in ALL_OPS else -1)  # table order
+    args.dtypes = _csv(args.dtypes)
     cuda = torch is not None and torch.cuda.is_available() and fastinit.cuda_available()
-    args.devices = args.devices.split(",") if args.devices else ["cpu"] + ["cuda"] * cuda
-    if bad := [o for o in args.ops if o not in OPS]:
-        p.error(f"unknown ops {bad}; choose from {list(OPS)}")
-    if bad := [d for d in args.dtypes if d not in DTYPES]:
-        p.error(f"unknown dtypes {bad}; choose from {list(DTYPES)}")
+    args.devices = _csv(args.devices) if args.devices else ["cpu"] + ["cuda"] * cuda
+    for name, got, allowed in (("ops", args.ops, ALL_OPS), ("dtypes", args.dtypes, DTYPES),
+                               ("devices", args.devices, ("cpu", "cuda"))):
+        if bad := [x for x in got if x not in allowed]:
+            p.error(f"unknown {name} {bad}; choose from {list(allowed)}")
     if args.size < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1):
         p.error("--size, --repeats and --threads must be >= 1")
     if "cuda" in args.devices and not cuda:
@@ -169,7 +211,7 @@ def metadata(args: argparse.Namespace) -> Dict[str, Any]:
         "cpu": cpu, "cores": os.cpu_count(),
         "gpu": torch.cuda.get_device_name() if "cuda" in args.devices else None,
         "fastinit_cpu_isa": fastinit.cpu_isa(), "fastinit_threads": fastinit.get_num_threads(),
-        "torch_threads": torch.get_num_threads() if torch else None,
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
         "fastinit": fastinit.__version__, "torch": torch.__version__ if torch else None,
         "numpy": np.__version__, "python": platform.python_version(),
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
@@ -177,9 +219,8 @@ def metadata(args: argparse.Namespace) -> Dict[str, Any]:
     }
 
 
-def allocate(dtype: str, device: str, n: int) -> Any:
+def allocate(shape: Tuple[int, ...], dtype: str, device: str) -> Any:
     """One buffer shared by all libraries: a torch tensor, or a NumPy array without torch."""
-    shape = (n // 4096, 4096) if n % 4096 == 0 else (n,)
     if torch is not None:
         return torch.empty(shape, dtype=getattr(torch, dtype), device=device)
     if dtype == "bfloat16":
@@ -188,25 +229,40 @@ def allocate(dtype: str, device: str, n: int) -> Any:
     return np.empty(shape, dtype=dtype)
 
 
-def time_calls(fn: Callable[[], Any], repeats: int, cuda: bool) -> List[float]:
-    """One untimed warm-up call, then ``repeats`` timed calls (synchronized on CUDA)."""
+def time_rounds(calls: Dict[str, Callable[[], Any]], repeats: int,
+                cuda: bool = False) -> Dict[str, List[float]]:
+    """One untimed warm-up per call, then ``repeats`` rounds that time each call once in turn.
+
+    Interleaving puts every library (and the fill_ reference) into the same stretch of time,
+    so the ratios and % fill hold up on a machine whose speed drifts.  CUDA is synchronized.
+    """
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    times = []
-    for _ in range(repeats + 1):
+
+    def once(fn: Callable[[], Any]) -> float:
         sync()
         t0 = time.perf_counter()
         fn()
         sync()
-        times.append(time.perf_counter() - t0)
-    return times[1:]  # drop the warm-up
+        return time.perf_counter() - t0
+
+    for fn in calls.values():
+        once(fn)
+    times: Dict[str, List[float]] = {k: [] for k in calls}
+    for _ in range(repeats):
+        for k, fn in calls.items():
+            times[k].append(once(fn))
+    return times
 
 
 def candidates(op: Op, buf: Any, dtype: str, device: str) -> Dict[str, Callable[[], Any]]:
-    """The library -> zero-argument call map for one op on one buffer."""
-    calls: Dict[str, Callable[[], Any]] = {"fastinit": lambda: op.fastinit(buf)}
-    if torch is not None:
+    """library -> zero-argument call for one op on one buffer (fill_'s reference excluded)."""
+    calls: Dict[str, Callable[[], Any]] = {}
+    if op.fastinit is not None:
+        calls["fastinit"] = lambda: op.fastinit(buf)
+    if torch is not None and op.name != "fill_":
         calls["torch"] = lambda: op.torch(buf)
-    if op.numpy is not None and device == "cpu" and dtype in op.numpy_dtypes:
+    if op.numpy is not None and device == "cpu" and dtype in op.numpy_dtypes \
+            and not (op.name == "fill_" and REF_LIB == "numpy"):
         arr = buf.numpy() if torch is not None else buf
         rng = np.random.Generator(np.random.PCG64(SEED))
         calls["numpy"] = lambda: op.numpy(arr, rng)
@@ -215,53 +271,120 @@ def candidates(op: Op, buf: Any, dtype: str, device: str) -> Dict[str, Callable[
 
 def progress(r: Result) -> None:
     """One flushed line per measurement on stderr."""
-    print(f"  {r.op:<17} {r.dtype:<9} {r.device:<5} {r.library:<9} {r.gbps:8.2f} GB/s"
-          f"  (median {r.median_s * 1e3:.2f} ms of {len(r.times_s)})", file=sys.stderr, flush=True)
+    lib = f"{r.library} ({r.note})" if r.note else r.library
+    ms = [1e3 * x for x in (r.median_s, min(r.times_s), max(r.times_s))]
+    print(f"  {r.op:<18} {r.dtype:<9} {r.device:<5} {lib:<21} {r.gbps:8.2f} GB/s  (median "
+          f"{ms[0]:.2f} ms of {len(r.times_s)}, min {ms[1]:.2f}, max {ms[2]:.2f})",
+          file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> List[Result]:
-    """Measure every selected op, then the fill reference, for each (dtype, device)."""
-    results: List[Result] = []
+def measure_buffer(args: argparse.Namespace, ops: List[Op], shape: Tuple[int, ...], dtype: str,
+                   device: str) -> List[Result]:
+    """Each op of ``ops`` on one buffer, its libraries interleaved with the fill_ reference;
+    last, the reference row (all its times pooled)."""
+    try:
+        buf = allocate(shape, dtype, device)
+    except (ImportError, RuntimeError) as e:  # no ml_dtypes for bfloat16; out of memory
+        print(f"skipping {dtype} on {device}: {e}", file=sys.stderr, flush=True)
+        return []
+    shape_s, out, pooled = "x".join(map(str, shape)), [], []
+    suffix = "" if shape == args.shape else f" [{shape_s}]"
+    ref = (lambda: buf.fill_(1.0)) if torch is not None else (lambda: buf.fill(1.0))
+    for op in ops:
+        reps = op.repeats[not args.quick] if op.repeats else args.repeats
+        times = time_rounds({**candidates(op, buf, dtype, device), "ref": ref}, reps,
+                            device == "cuda")
+        pooled += times.pop("ref")
+        for lib, ts in times.items():
+            out.append(Result(op.name, dtype, device, lib, shape_s, buf.nbytes, ts,
+                              op.note if lib == "fastinit" else "", pooled[-reps:],
+                              op.name + suffix))
+            progress(out[-1])
+    if not pooled:  # no op on this buffer: the reference alone
+        pooled = time_rounds({"ref": ref}, args.repeats, device == "cuda")["ref"]
+    out.append(Result("fill_", dtype, device, REF_LIB, shape_s, buf.nbytes, pooled,
+                      "reference", pooled, "fill_" + suffix))
+    progress(out[-1])
+    return out
+
+
+def build_model() -> Any:
+    """The ~265M-parameter stack, with whatever init torch.nn.init currently is."""
+    nn = torch.nn
+    return nn.Sequential(nn.Embedding(VOCAB, WIDTH), *[nn.Linear(WIDTH, WIDTH)
+                                                       for _ in range(LAYERS)])
+
+
+def build_model_patched() -> Any:
+    """The same stack built inside ``with fastinit.patch():``."""
+    with fastinit.patch():
+        return build_model()
+
+
+def measure_model(args: argparse.Namespace, ref_shape: str) -> List[Result]:
+    """model_construction on the CPU: torch default init vs fastinit patch mode."""
+    nbytes = 4 * sum(p.numel() for p in build_model().parameters())
+    times = time_rounds({"torch": build_model, "fastinit": build_model_patched}, args.repeats)
+    out = [Result(MODEL, "float32", "cpu", lib, ref_shape, nbytes, ts,
+                  "patch" if lib == "fastinit" else "default init") for lib, ts in times.items()]
+    for r in out:
+        progress(r)
+    return out
+
+
+def run(args: argparse.Namespace) -> Tuple[List[Result], List[str]]:
+    """Measure the selected ops per (device, dtype, buffer shape); return results and notes."""
+    notes, results = [], []
+    ops = [OPS[o] for o in args.ops if o != MODEL and OPS[o].fastinit is not None]
+    if "orthogonal_" in args.ops and OPS["orthogonal_"].fastinit is None:
+        notes.append("orthogonal_: skipped (fastinit.nn_init.orthogonal_ is missing)")
     for device in args.devices:
         for dtype in args.dtypes:
-            try:
-                buf = allocate(dtype, device, args.size)
-            except (ImportError, RuntimeError) as e:  # no ml_dtypes for bfloat16; out of memory
-                print(f"skipping {dtype} on {device}: {e}", file=sys.stderr, flush=True)
-                continue
-            ref = (lambda: buf.fill_(1.0)) if torch is not None else (lambda: buf.fill(1.0))
-            cells = [(name, lib, OPS[name].composed, call) for name in args.ops
-                     for lib, call in candidates(OPS[name], buf, dtype, device).items()]
-            cells.append(("(reference)", "fill", False, ref))  # last: the buffer is warm by then
-            for name, lib, composed, call in cells:
-                times = time_calls(call, args.repeats, device == "cuda")
-                results.append(Result(name, dtype, device, lib, composed, buf.nbytes, times))
-                progress(results[-1])
-            del buf
-    return results
+            groups: Dict[Tuple[int, ...], List[Op]] = {args.shape: []}
+            for op in ops:
+                if dtype in op.dtypes:
+                    groups.setdefault(op.shape or args.shape, []).append(op)
+            for shape, group in groups.items():
+                if group or shape == args.shape:
+                    results += measure_buffer(args, group, shape, dtype, device)
+    if MODEL in args.ops:
+        if torch is None or not hasattr(fastinit, "patch"):
+            notes.append(f"{MODEL}: skipped (needs torch and fastinit.patch)")
+        else:
+            results += measure_model(args, "x".join(map(str, args.shape)))
+    return results, notes
 
 
 def annotate(results: List[Result]) -> None:
-    """Set each result's ratio to torch's GB/s for the same cell and its % of fill bandwidth."""
-    by_key = {(r.op, r.dtype, r.device, r.library): r for r in results}
+    """Set each result's ratio to torch's GB/s in the same cell and its % of fill bandwidth."""
+    by_key = {(r.op, r.dtype, r.device, r.shape, r.library): r for r in results}
     for r in results:
-        ref = by_key[("(reference)", r.dtype, r.device, "fill")]
-        tr = ref if r.library == "fill" else by_key.get((r.op, r.dtype, r.device, "torch"))
-        r.ratio_vs_torch = r.gbps / tr.gbps if tr is not None and torch is not None else None
-        r.pct_of_fill = 100 * r.gbps / ref.gbps
+        ref = by_key.get(("fill_", r.dtype, r.device, r.shape, REF_LIB))
+        fill_gbps = r.nbytes / statistics.median(r.fill_s) / 1e9 if r.fill_s else \
+            (ref.gbps if ref is not None else None)
+        tr = by_key.get((r.op, r.dtype, r.device, r.shape, "torch"))
+        if r.op == "fill_" and REF_LIB == "torch":
+            r.ratio_vs_torch = r.gbps / fill_gbps  # fill_'s torch side is the reference
+        else:
+            r.ratio_vs_torch = r.gbps / tr.gbps if tr is not None else None
+        r.pct_of_fill = 100 * r.gbps / fill_gbps if fill_gbps else None
+
+
+def _fmt(x: Optional[float], spec: str, suffix: str = "") -> str:
+    """``x`` formatted, '-' for None; a '.0f' percentage below 10 gets one decimal."""
+    if x is None:
+        return "-"
+    return f"{x:{'.1f' if spec == '.0f' and abs(x) < 10 else spec}}{suffix}"
 
 
 def table(results: List[Result]) -> str:
-    """The final table; the fill bandwidth rows (the % fill denominators) come last."""
-    rows = [("op", "dtype", "device", "library", "GB/s", "vs torch", "% fill")]
-    for r in sorted(results, key=lambda r: r.library == "fill"):
-        op, lib = r.op, r.library
-        if r.composed and r.library == "fastinit":
-            lib += " (composed)"
-        if r.library == "fill":
-            op, lib = "fill bandwidth", f"{'torch' if torch else 'numpy'} fill (reference)"
-        ratio = "-" if r.ratio_vs_torch is None else f"{r.ratio_vs_torch:.2f}"
-        rows.append((op, r.dtype, r.device, lib, f"{r.gbps:.2f}", ratio, f"{r.pct_of_fill:.0f}%"))
+    """The final plain-text table, one row per (op, dtype, device, library)."""
+    rows = [("op", "dtype", "device", "library", "median ms", "GB/s", "vs torch", "% fill")]
+    for r in results:
+        lib = f"{r.library} ({r.note})" if r.note else r.library
+        rows.append((r.label, r.dtype, r.device, lib, f"{r.median_s * 1e3:.2f}",
+                     f"{r.gbps:.2f}", _fmt(r.ratio_vs_torch, ".2f"),
+                     _fmt(r.pct_of_fill, ".0f", "%")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in
                        enumerate(zip(row, widths))).rstrip() for row in rows]
@@ -269,62 +392,83 @@ def table(results: List[Result]) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: List[Result]) -> str:
+    """One row per (op, dtype, device): each library's GB/s, fastinit vs torch and % fill."""
+    cells: Dict[Tuple[str, str, str], Dict[str, Result]] = {}
+    for r in results:
+        cells.setdefault((r.label, r.dtype, r.device), {})[r.library] = r
+    lines = ["| op | dtype | device | fastinit GB/s | torch GB/s | numpy GB/s | "
+             "fastinit vs torch | fastinit % fill |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for (op, dtype, device), libs in cells.items():
+        fi = libs.get("fastinit")
+        if op == MODEL and fi is not None and "torch" in libs:
+            op += f" (patch: {fi.median_s:.2f} s vs {libs['torch'].median_s:.2f} s)"
+        elif fi is not None and fi.note:
+            op += f" ({fi.note})"
+        elif op.startswith("fill_"):
+            op += f" ({REF_LIB} = reference)"
+        gb = [_fmt(libs[k].gbps, ".2f") if k in libs else "-"
+              for k in ("fastinit", "torch", "numpy")]
+        ratio = _fmt(fi.ratio_vs_torch, ".1f", "x") if fi else "-"
+        pct = _fmt(fi.pct_of_fill, ".0f", "%") if fi else "-"
+        lines.append(f"| {op} | {dtype} | {device} | {' | '.join(gb)} | {ratio} | {pct} |")
+    return "\n".join(lines)
+
+
 def plot(results: List[Result], path: str) -> None:
-    """PNG bar chart (log scale): GB/s per op/dtype/device, one bar per library, fill as a line."""
+    """PNG bar chart (log scale): GB/s per op/dtype/device, one bar per library."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    measured = [r for r in results if r.library != "fill"]
-    groups = list(dict.fromkeys((r.op, r.dtype, r.device) for r in measured))
-    libs = list(dict.fromkeys(r.library for r in measured))
-    gbps = {(r.op, r.dtype, r.device, r.library): r.gbps for r in results}
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.5 * len(groups) + 2), 5.5))
+    groups = list(dict.fromkeys((r.label, r.dtype, r.device) for r in results))
+    libs = list(dict.fromkeys(r.library for r in results))
+    gbps = {(r.label, r.dtype, r.device, r.library): r.gbps for r in results}
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.45 * len(groups) + 2), 5.5))
     width, centers = 0.8 / len(libs), np.arange(len(groups))
     for i, lib in enumerate(libs):
         have = [g for g, key in enumerate(groups) if (*key, lib) in gbps]
         ax.bar(centers[have] - 0.4 + (i + 0.5) * width,
                [gbps[(*groups[g], lib)] for g in have], width, label=lib)
-    fills = [gbps[("(reference)", d, dev, "fill")] for _, d, dev in groups]
-    ax.hlines(fills, centers - 0.45, centers + 0.45, colors="black", linestyles="dashed",
-              label="fill_ bandwidth")
     ax.set_xticks(centers)
-    ax.set_xticklabels([f"{o}{' (composed)' if OPS[o].composed else ''} {d} {dev}"
-                        for o, d, dev in groups], rotation=60, ha="right", fontsize=8)
+    ax.set_xticklabels([" ".join(g) for g in groups], rotation=60, ha="right", fontsize=8)
     ax.set_yscale("log")
-    ax.set_ylim(top=5 * max(gbps.values()))  # room for the legend above the fill lines
     ax.set_ylabel("GB/s (median, log scale)")
-    ax.set_title("fastinit vs torch / numpy: throughput (higher is better)")
-    ax.legend(fontsize=8, ncol=len(libs) + 1, loc="upper left")
+    ax.set_title("fastinit vs torch / numpy: output bytes per second (higher is better)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Parse options, print the header, run, print the table, write JSON / PNG if asked."""
+    """Parse options, print the header, run, print both tables, write JSON / PNG if asked."""
     args = parse_args(argv)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print("--plot needs matplotlib (pip install matplotlib); it is not a dependency "
-                  "of fastinit", file=sys.stderr)
-            return 2
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("matplotlib is needed for --plot (pip install matplotlib); it is not a dependency "
+              "of fastinit", file=sys.stderr)
+        return 2
     if args.threads is not None:
         fastinit.set_num_threads(args.threads)
         if torch is not None:
             torch.set_num_threads(args.threads)
     meta = metadata(args)
-    print(" | ".join(f"{k}: {v}" for k, v in meta.items()), flush=True)
+    print("\n".join(f"# {k}: {v}" for k, v in meta.items()), flush=True)
     if torch is None:
-        print("torch is not installed: fastinit and numpy only, 'vs torch' shows '-', "
-              "fill bandwidth from numpy ndarray.fill", flush=True)
+        print("# torch is not installed: fastinit and numpy only, 'vs torch' is '-', the fill "
+              "reference is numpy ndarray.fill", flush=True)
     t0 = time.perf_counter()
-    results = run(args)
+    results, notes = run(args)
     annotate(results)
+    notes += [f"{len(results)} measurements in {time.perf_counter() - t0:.1f} s",
+              "trunc_normal_: mean 0, std 0.02, a -2, b 2 on both sides",
+              f"% fill: against {REF_LIB} fill_ on the same buffer, timed in the same rounds "
+              f"(the 'fill_ {REF_LIB} (reference)' row pools those times)"]
+    if fi_nn is None:
+        notes.append("fastinit.nn_init missing: kaiming_uniform_/xavier_normal_ 'composed'")
     print(table(results))
-    print(f"({len(results)} measurements in {time.perf_counter() - t0:.1f} s; 'composed': "
-          "fastinit side built from uniform_/normal_; trunc_normal_ with std 0.02, a -2, b 2)")
+    print("\n".join(f"note: {n}" for n in notes))
+    print("\n" + markdown(results))
+    meta["notes"] = notes
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": [asdict(r) for r in results]}, f, indent=1)

@@ -49,7 +49,7 @@ void place(Plan& p, const TensorView& v, const FillRequest& r, const char* fn) {
     throw ValueError(tagged(fn, "global_offset has " + std::to_string(goff.size()) +
                                     " dims but the tensor has " + std::to_string(n)));
   for (int k = 0; k < n; ++k) {
-    if (goff[k] < 0 || gshape[k] < 0 || goff[k] + v.shape[k] > gshape[k])
+    if (goff[k] < 0 || gshape[k] < 0 || (__int128)goff[k] + v.shape[k] > gshape[k])
       throw ValueError(tagged(fn, "the tensor does not fit in global_shape at global_offset (dim " +
                                       std::to_string(k) + ": offset " + std::to_string(goff[k]) +
                                       " + size " + std::to_string(v.shape[k]) + " > " +
@@ -82,6 +82,7 @@ Plan make_plan(const TensorView& v, const FillRequest& r) {
     full.numel *= v.shape[k];
   }
   place(full, v, r, r.fn);
+  if (full.numel == 0) return full;  // nothing to write, nothing to check
   // Drop size-1 dims, then merge neighbours whose memory and logical strides both chain.
   Plan p = full;
   p.ndim = 0;

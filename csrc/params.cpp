@@ -78,6 +78,8 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       const double a = user[0], b = user[1];
       job.p[0] = to_compute(d, a);
       job.p[1] = to_compute(d, b - a);
+      if (!std::isfinite(job.p[1]))
+        throw ValueError(tagged(fn, "b - a overflows the dtype's compute type"));
       job.lo = round_into(d, a, RoundDir::up);
       job.hi = a == b ? job.lo : round_into(d, b, RoundDir::below);
       if (!(job.lo <= job.hi))

@@ -321,6 +321,20 @@ def test_delta_orthogonal_conv_preserves_norm() -> None:
     torch.testing.assert_close(y.norm(), x.norm(), rtol=1e-5, atol=0)
 
 
+def test_delta_orthogonal_numpy_and_bfloat16() -> None:
+    pytest.importorskip("fastinit.nn_init")
+    a = np.full((10, 6, 3), np.nan, dtype=np.float32)
+    K.delta_orthogonal_(a, 2.0, seed=4)
+    q = a[:, :, 1].astype(np.float64)
+    np.testing.assert_allclose(q.T @ q, 4 * np.eye(6), atol=1e-5)
+    assert (a[:, :, [0, 2]] == 0).all()
+    t = torch.empty(10, 6, 3, dtype=torch.bfloat16)
+    K.delta_orthogonal_(t, 2.0, seed=4)
+    ref = torch.empty(10, 6, 3)
+    K.delta_orthogonal_(ref, 2.0, seed=4)
+    assert torch.equal(t, ref.to(torch.bfloat16))
+
+
 def test_delta_orthogonal_errors() -> None:
     with pytest.raises(ValueError, match="fastinit.delta_orthogonal_: Delta orthogonal "
                                          "initializer requires a 3D, 4D or 5D shape"):

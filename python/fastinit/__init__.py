@@ -32,6 +32,29 @@ from .keras_init import (
     variance_scaling_tf1_,
 )
 from .patch import is_patched, patch, patch_disable, patch_enable
+# --- torch.nn.init drop-in: fastinit.nn_init holds every torch.nn.init name ------------------
+from .nn_init import (
+    calculate_gain,
+    dirac_,
+    eye_,
+    kaiming_normal_,
+    kaiming_uniform_,
+    orthogonal_,
+    sparse_,
+    xavier_normal_,
+    xavier_uniform_,
+)
+# --- end torch.nn.init drop-in ----------------------------------------------------------------
+# --- whole models and checkpoints (torch imported on first use) ------------------------------
+from .streams import stream_of
+from .module_init import init_dtensor_, init_module
+from .deferred import materialize
+from .checkpoints import checkpoint, verify
+# --- end whole models and checkpoints ---------------------------------------------------------
+# --- seeing initialization: diagnostics and LSUV (torch imported on first use) ----------------
+from .diagnose import diagnose
+from .lsuv import lsuv_
+# --- end seeing initialization -----------------------------------------------------------------
 
 __version__ = "0.1.0"
 
@@ -59,6 +82,26 @@ def cpu_isa() -> str:
 
 
 __all__ = [
+    # torch.nn.init drop-in (fastinit.nn_init)
+    "nn_init",
+    "calculate_gain",
+    "dirac_",
+    "eye_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "orthogonal_",
+    "sparse_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    # end torch.nn.init drop-in
+    # whole models and checkpoints
+    "stream_of",
+    "init_module",
+    "init_dtensor_",
+    "materialize",
+    "checkpoint",
+    "verify",
+    # end whole models and checkpoints
     "delta_orthogonal_",
     "glorot_normal_",
     "glorot_uniform_",
@@ -86,6 +129,9 @@ __all__ = [
     "trunc_normal_",
     "uniform_",
     "zeros_",
+    # seeing initialization
+    "diagnose",
+    "lsuv_",
 ]
 
 # FASTINIT_PATCH=1: patch mode for the whole program (fastinit.patch_enable()); keep this last.

@@ -36,10 +36,15 @@ def _placement(fn: str, t: Any, global_shape: Shape, global_offset: Shape) -> tu
 def _dim(fn: str, name: str, d: Any) -> int:
     if isinstance(d, bool) or not hasattr(d, "__index__"):
         raise TypeError(f"fastinit.{fn}: {name} must hold ints, got {type(d).__name__}")
-    return d.__index__()
+    value = d.__index__()
+    if value >= 1 << 63:
+        raise ValueError(f"fastinit.{fn}: {name} entries must be below 2**63, got {value}")
+    return value
 
 
 def _number(fn: str, name: str, x: Any) -> float:
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"fastinit.{fn}: {name} must be a real number, got {x!r}")
     try:
         value = float(x)
     except (TypeError, ValueError):
@@ -76,6 +81,10 @@ def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *
     lo, hi = _number(fn, "a", a), _number(fn, "b", b)
     if lo > hi:
         raise ValueError(f"fastinit.{fn}: a must be <= b, got a={lo}, b={hi}")
+    wide = getattr(getattr(tensor, "dtype", None), "itemsize", 8) == 8 or "float64" in str(
+        getattr(tensor, "dtype", ""))
+    if not math.isfinite(hi - lo) or (not wide and hi - lo > 3.4028234663852886e38):
+        raise ValueError(f"fastinit.{fn}: b - a overflows the compute type, got a={lo}, b={hi}")
     return _fill(fn, tensor, _core.KIND_UNIFORM, [lo, hi], generator, seed, global_shape,
                  global_offset)
 
@@ -117,12 +126,12 @@ def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.
                  global_shape, global_offset)
 
 
-def constant_(tensor: T, val: float) -> T:
-    """Fill ``tensor`` with ``val`` (rounded to the tensor's dtype).
+def constant_(tensor: T, val: float, *, _fn: str = "constant_") -> T:
+    """Fill ``tensor`` with ``val`` (rounded to float32, then to a narrower float dtype).
 
     Float targets use the compiled kernel; other dtypes use the array library's own fill.
     """
-    fn = "constant_"
+    fn = _fn
     if not is_float_target(tensor) and (is_torch_tensor(tensor) or isinstance(tensor, np.ndarray)):
         if is_torch_tensor(tensor):
             tensor.detach().fill_(val)
@@ -137,12 +146,12 @@ def constant_(tensor: T, val: float) -> T:
 
 def zeros_(tensor: T) -> T:
     """Fill ``tensor`` with 0."""
-    return constant_(tensor, 0.0)
+    return constant_(tensor, 0.0, _fn="zeros_")
 
 
 def ones_(tensor: T) -> T:
     """Fill ``tensor`` with 1."""
-    return constant_(tensor, 1.0)
+    return constant_(tensor, 1.0, _fn="ones_")
 
 
 def random_bits_(out: T, *, seed: int, offset: int = 0, stream: int = 0) -> T:

@@ -62,23 +62,6 @@ def manual_seed(seed: int) -> None:
     with _lock:
         _global_seed = key
         _global_streams = itertools.count(1)
-# Whole-model tools install a resolver: target tensor -> (key, stream) or None (not theirs).
-Resolver = Callable[[Any], Optional[Tuple[int, int]]]
-_resolver: contextvars.ContextVar[Optional[Resolver]] = contextvars.ContextVar(
-    "fastinit_key_resolver", default=None
-)
-
-
-@contextlib.contextmanager
-def keyed_by(resolver: Resolver) -> Iterator[None]:
-    """Within the block, unseeded fills of the tensors ``resolver`` knows use its (key, stream)
-    instead of a generator: how name-keyed whole-model init makes a parameter's values depend
-    only on (seed, name, index). An explicit ``seed=`` still wins."""
-    token = _resolver.set(resolver)
-    try:
-        yield
-    finally:
-        _resolver.reset(token)
     torch = _torch_if_available()
     if torch is not None:
         torch.manual_seed(seed)

@@ -84,6 +84,8 @@ def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:
     torch = sys.modules["torch"]
     if t.device.type == "meta":
         return None
+    if t.layout != torch.strided:
+        raise TypeError(f"fastinit.{fn}: layout {t.layout} is not supported (strided tensors only)")
     if bits:
         if t.dtype != getattr(torch, "uint32", None):
             raise TypeError(f"fastinit.{fn}: out must be a uint32 tensor, got {t.dtype}")

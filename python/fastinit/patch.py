@@ -85,7 +85,8 @@ def _handles(t: Any) -> bool:
 
 
 def _modes_active(torch: Any) -> bool:
-    if torch._C._len_torch_dispatch_stack() > 0 or torch.compiler.is_compiling():
+    compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    if torch._C._len_torch_dispatch_stack() > 0 or (compiling is not None and compiling()):
         return True
     if not torch._C._is_torch_function_mode_enabled():
         return False

@@ -1,0 +1,400 @@
+"""Llama config.json -> sharded safetensors, streamed; and verification.
+
+``checkpoint(config, out_dir, dtype="bfloat16", seed=0, max_shard_size="5GB")`` writes
+``model-0000k-of-0000N.safetensors`` + ``model.safetensors.index.json`` + ``config.json`` with
+LlamaForCausalLM's names and shapes and the values transformers' ``_init_weights`` gives them
+(N(0, initializer_range) for Linear and Embedding, 1 for RMSNorm, 0 for biases, the padding
+row zeroed), each tensor keyed by ``(seed, stream_of(name))``: the checkpoint equals
+``init_module(LlamaForCausalLM(config), seed)`` in that dtype, bit for bit.
+
+Streaming: each file's header (8-byte little-endian length + JSON, padded with spaces to a
+multiple of 8) is written first; then every tensor is generated in row blocks of about
+``chunk_bytes`` (``global_shape``/``global_offset`` fills) by a pool of ``workers`` threads,
+each writing its block with ``pwrite`` as soon as it is made (fastinit and pwrite release the
+GIL, so generation overlaps writing). Memory: one chunk buffer per worker. Files are written
+under ``.NAME.partial`` names, fsynced, and renamed only when every shard is complete; the
+index (written last, atomically) marks a complete checkpoint. An exception or Ctrl-C removes
+the partial files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+from .streams import _resolving, stream_of
+
+_pwrite = os.pwrite  # module attribute: tests inject failures here
+_DTYPES = {"float32": ("F32", 4), "bfloat16": ("BF16", 2), "float16": ("F16", 2)}
+
+
+class Spec:
+    """One tensor of the checkpoint: name, shape and how it is initialized."""
+
+    __slots__ = ("name", "shape", "init", "std", "pad_row")
+
+    def __init__(self, name: str, shape: Tuple[int, ...], init: str, std: float = 0.0,
+                 pad_row: Optional[int] = None) -> None:
+        self.name, self.shape, self.init, self.std, self.pad_row = name, shape, init, std, pad_row
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def llama_specs(config: Dict[str, Any]) -> List[Spec]:
+    """LlamaForCausalLM's parameters (names, shapes, inits) for a transformers config dict."""
+    c = config
+    hidden, inter, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    heads = c["num_attention_heads"]
+    kv = c.get("num_key_value_heads") or heads
+    head_dim = c.get("head_dim") or hidden // heads
+    vocab = c["vocab_size"]
+    std = c.get("initializer_range") or 0.02
+    pad = c.get("pad_token_id")
+    attn_bias, mlp_bias = bool(c.get("attention_bias")), bool(c.get("mlp_bias"))
+
+    specs = [Spec("model.embed_tokens.weight", (vocab, hidden), "normal", std, pad)]
+
+    def linear(name: str, out: int, inp: int, bias: bool) -> None:
+        specs.append(Spec(f"{name}.weight", (out, inp), "normal", std))
+        if bias:
+            specs.append(Spec(f"{name}.bias", (out,), "zeros"))
+
+    for i in range(layers):
+        p = f"model.layers.{i}"
+        for proj, out in (("q_proj", heads * head_dim), ("k_proj", kv * head_dim),
+                          ("v_proj", kv * head_dim)):
+            linear(f"{p}.self_attn.{proj}", out, hidden, attn_bias)
+        linear(f"{p}.self_attn.o_proj", hidden, heads * head_dim, attn_bias)
+        linear(f"{p}.mlp.gate_proj", inter, hidden, mlp_bias)
+        linear(f"{p}.mlp.up_proj", inter, hidden, mlp_bias)
+        linear(f"{p}.mlp.down_proj", hidden, inter, mlp_bias)
+        specs.append(Spec(f"{p}.input_layernorm.weight", (hidden,), "ones"))
+        specs.append(Spec(f"{p}.post_attention_layernorm.weight", (hidden,), "ones"))
+    specs.append(Spec("model.norm.weight", (hidden,), "ones"))
+    if not c.get("tie_word_embeddings", False):
+        specs.append(Spec("lm_head.weight", (vocab, hidden), "normal", std))
+    return specs
+
+
+def parse_size(size: Union[int, str]) -> int:
+    """'5GB' -> 5 * 10**9, '2GiB' -> 2 * 2**30 (as transformers), ints as they are."""
+    if isinstance(size, int):
+        return size
+    s = size.strip().upper()
+    for suffix, mult in (("GIB", 2**30), ("MIB", 2**20), ("KIB", 2**10), ("GB", 10**9),
+                         ("MB", 10**6), ("KB", 10**3), ("B", 1)):
+        if s.endswith(suffix):
+            return int(float(s[: -len(suffix)]) * mult)
+    return int(s)
+
+
+def plan_shards(specs: List[Spec], itemsize: int, max_shard: int) -> List[List[Spec]]:
+    """Tensors in model order, a new shard whenever the next would pass ``max_shard`` bytes."""
+    shards: List[List[Spec]] = [[]]
+    size = 0
+    for s in specs:
+        n = s.numel * itemsize
+        if shards[-1] and size + n > max_shard:
+            shards.append([])
+            size = 0
+        shards[-1].append(s)
+        size += n
+    return shards
+
+
+def header_bytes(specs: List[Spec], dtype: str, metadata: Dict[str, str]) -> Tuple[bytes, Dict[str, Tuple[int, int]]]:
+    """The safetensors header (length + JSON padded to 8 bytes) and each tensor's data range."""
+    code, itemsize = _DTYPES[dtype]
+    head: Dict[str, Any] = {"__metadata__": metadata}
+    offsets: Dict[str, Tuple[int, int]] = {}
+    pos = 0
+    for s in specs:
+        end = pos + s.numel * itemsize
+        head[s.name] = {"dtype": code, "shape": list(s.shape), "data_offsets": [pos, end]}
+        offsets[s.name] = (pos, end)
+        pos = end
+    text = json.dumps(head, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)
+    return len(text).to_bytes(8, "little") + text, offsets
+
+
+def _blocks(spec: Spec, itemsize: int, chunk_bytes: int) -> Iterator[Tuple[int, int]]:
+    if len(spec.shape) < 2:
+        yield 0, spec.shape[0] if spec.shape else 1
+        return
+    row = math.prod(spec.shape[1:]) * itemsize
+    step = max(1, chunk_bytes // row)
+    for r in range(0, spec.shape[0], step):
+        yield r, min(spec.shape[0], r + step)
+
+
+def make_block(spec: Spec, r0: int, r1: int, dtype: str, seed: int, out: Any = None) -> Any:
+    """Rows r0:r1 of ``spec``'s tensor (torch, ``dtype``), exactly as the whole fill has them."""
+    import torch  # noqa: PLC0415
+
+    from ._fills import constant_, normal_  # noqa: PLC0415
+
+    tdtype = getattr(torch, dtype)
+    shape = (r1 - r0,) + tuple(spec.shape[1:]) if len(spec.shape) >= 1 else ()
+    n = math.prod(shape)
+    t = torch.empty(shape, dtype=tdtype) if out is None else out[: n * tdtype.itemsize].view(
+        tdtype).view(shape)
+    if spec.init == "normal":
+        stream = stream_of(spec.name)
+        with _resolving(lambda _t: (seed % (1 << 64), stream)):
+            normal_(t, 0.0, spec.std, global_shape=list(spec.shape),
+                    global_offset=[r0] + [0] * (len(spec.shape) - 1))
+        if spec.pad_row is not None and r0 <= spec.pad_row < r1:
+            t[spec.pad_row - r0].zero_()
+    else:
+        constant_(t, 1.0 if spec.init == "ones" else 0.0)
+    return t
+
+
+class Progress:
+    """bytes done / total, rate and ETA on stderr, redrawn at most every 0.25 s."""
+
+    def __init__(self, total: int, enabled: bool, label: str = "") -> None:
+        self.total, self.enabled, self.label = total, enabled, label
+        self.done = 0
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            now = time.perf_counter()
+            if self.enabled and (now - self._last > 0.25 or self.done >= self.total):
+                self._last = now
+                self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        el = max(now - self.start, 1e-9)
+        rate = self.done / el
+        frac = self.done / self.total if self.total else 1.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+        sys.stderr.write(f"\r{self.label}[{bar}] {self.done / 1e9:6.2f}/{self.total / 1e9:.2f} GB"
+                         f" {rate / 1e9:5.2f} GB/s ETA {eta:5.0f}s ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._draw(time.perf_counter())
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _write_all(fd: int, data: Any, offset: int) -> None:
+    mv = memoryview(data).cast("B")
+    while len(mv):
+        n = _pwrite(fd, mv, offset)
+        mv, offset = mv[n:], offset + n
+
+
+def _atomic_text(path: str, text: str) -> None:
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".partial")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, Any]:
+    if isinstance(config, dict):
+        return dict(config)
+    path = os.fspath(config)
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def checkpoint(config: Union[str, os.PathLike, Dict[str, Any]], out_dir: Union[str, os.PathLike],
+               dtype: str = "bfloat16", seed: int = 0, max_shard_size: Union[int, str] = "5GB",
+               *, chunk_bytes: int = 64 << 20, workers: int = 4,
+               progress: Optional[bool] = None) -> Dict[str, Any]:
+    """Write a LlamaForCausalLM checkpoint of ``config`` (a dict, a config.json path or a
+    directory holding one) to ``out_dir``; returns the index dict. See the module docstring."""
+    import torch  # noqa: PLC0415
+
+    from ._seeds import check_seed  # noqa: PLC0415
+
+    torch_uint8 = torch.uint8
+    if dtype not in _DTYPES:
+        raise ValueError(f"fastinit.checkpoint: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    seed = check_seed(seed, "checkpoint")
+    cfg = load_config(config)
+    cfg.setdefault("architectures", ["LlamaForCausalLM"])
+    cfg.setdefault("model_type", "llama")
+    cfg["torch_dtype"] = dtype
+    out = os.fspath(out_dir)
+    os.makedirs(out, exist_ok=True)
+    itemsize = _DTYPES[dtype][1]
+    specs = llama_specs(cfg)
+    shards = plan_shards(specs, itemsize, parse_size(max_shard_size))
+    n = len(shards)
+    names = [f"model-{k + 1:05d}-of-{n:05d}.safetensors" for k in range(n)]
+    meta = {"format": "pt", "fastinit_seed": str(seed), "fastinit_dtype": dtype,
+            "fastinit_stream": "sha256(name)[:8] little-endian"}
+    total = sum(s.numel for s in specs) * itemsize
+    bar = Progress(total, sys.stderr.isatty() if progress is None else progress, "fastinit ")
+    temps: List[str] = []
+    fds: List[int] = []
+    stop = threading.Event()
+    local = threading.local()
+
+    def job(fd: int, base: int, spec: Spec, r0: int, r1: int) -> None:
+        if stop.is_set():
+            return
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = torch.empty(chunk_bytes_eff, dtype=torch_uint8)
+        t = make_block(spec, r0, r1, dtype, seed, buf)
+        nbytes = t.numel() * itemsize
+        _write_all(fd, t.reshape(-1).view(torch_uint8).numpy(), base + _row_off(spec, r0))
+        bar.add(nbytes)
+
+    def _row_off(spec: Spec, r0: int) -> int:
+        return r0 * (math.prod(spec.shape[1:]) if len(spec.shape) > 1 else 1) * itemsize
+
+    chunk_bytes_eff = max([chunk_bytes] + [
+        (math.prod(s.shape[1:]) if len(s.shape) > 1 else s.numel) * itemsize for s in specs])
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = []
+            for name, shard in zip(names, shards):
+                tmp = os.path.join(out, "." + name + ".partial")
+                temps.append(tmp)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                fds.append(fd)
+                head, offsets = header_bytes(shard, dtype, meta)
+                os.ftruncate(fd, len(head) + sum(s.numel for s in shard) * itemsize)
+                _write_all(fd, head, 0)
+                for spec in shard:
+                    for r0, r1 in _blocks(spec, itemsize, chunk_bytes):
+                        futures.append(pool.submit(job, fd, len(head) + offsets[spec.name][0],
+                                                   spec, r0, r1))
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:
+                stop.set()
+                for f in futures:
+                    f.cancel()
+                raise
+        for fd in fds:
+            os.fsync(fd)
+        for fd in fds:
+            os.close(fd)
+        fds.clear()
+        for tmp, name in zip(temps, names):
+            os.replace(tmp, os.path.join(out, name))
+        temps.clear()
+        bar.close()
+        index = {"metadata": {"total_size": total},
+                 "weight_map": {s.name: names[k] for k, shard in enumerate(shards) for s in shard}}
+        _atomic_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=2) + "\n")
+        _atomic_text(os.path.join(out, "model.safetensors.index.json"),
+                     json.dumps(index, indent=2) + "\n")
+        _fsync_dir(out)
+        return index
+    finally:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for tmp in temps:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _row_bytes(spec: Spec, dtype: str) -> int:
+    return (math.prod(spec.shape[1:]) if len(spec.shape) > 1 else 1) * _DTYPES[dtype][1]
+
+
+def read_header(path: str) -> Tuple[Dict[str, Any], int]:
+    """(header dict, start of the data section) of a safetensors file."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(n)), 8 + n
+
+
+def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
+           sample: Optional[int] = None, *, chunk_bytes: int = 64 << 20,
+           progress: bool = False) -> List[str]:
+    """Recompute a checkpoint's tensors (all row blocks, or ``sample`` random ones) and compare
+    bytes. Returns the mismatches (``name rows r0:r1``), empty when all agree."""
+    import torch  # noqa: PLC0415
+
+    torch_uint8 = torch.uint8
+    out = os.fspath(out_dir)
+    cfg = load_config(out)
+    with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
+        index = json.load(f)
+    specs = {s.name: s for s in llama_specs(cfg)}
+    bad: List[str] = []
+    work = []
+    for fname in sorted(set(index["weight_map"].values())):
+        path = os.path.join(out, fname)
+        head, start = read_header(path)
+        md = head.get("__metadata__", {})
+        dtype = md.get("fastinit_dtype") or cfg.get("torch_dtype", "bfloat16")
+        s_seed = int(md.get("fastinit_seed", 0)) if seed is None else seed
+        itemsize = _DTYPES[dtype][1]
+        for name, entry in head.items():
+            if name == "__metadata__":
+                continue
+            spec = specs.get(name)
+            if spec is None or list(spec.shape) != entry["shape"]:
+                bad.append(f"{name}: not in the config's model")
+                continue
+            for r0, r1 in _blocks(spec, itemsize, chunk_bytes):
+                work.append((path, start + entry["data_offsets"][0], spec, r0, r1, dtype, s_seed))
+    if set(specs) - set(index["weight_map"]):
+        bad.extend(f"{n}: missing" for n in sorted(set(specs) - set(index["weight_map"])))
+    if sample is not None and sample < len(work):
+        work = random.Random(0).sample(work, sample)
+    bar = Progress(sum((w[4] - w[3]) * _row_bytes(w[2], w[5]) for w in work), progress, "verify ")
+    for path, base, spec, r0, r1, dtype, s_seed in work:
+        t = make_block(spec, r0, r1, dtype, s_seed)
+        want = t.reshape(-1).view(torch_uint8).numpy().tobytes()
+        row = _row_bytes(spec, dtype)
+        with open(path, "rb") as f:
+            f.seek(base + r0 * row)
+            got = f.read(len(want))
+        if got != want:
+            bad.append(f"{spec.name} rows {r0}:{r1}")
+        bar.add(len(want))
+    bar.close()
+    return bad
+
+
+__all__ = ["checkpoint", "verify", "llama_specs", "read_header"]

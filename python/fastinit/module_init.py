@@ -1,0 +1,287 @@
+"""Whole-model init: ``init_module`` (name-keyed, under patch mode) and DTensor shards.
+
+``init_module(model, seed=s)`` runs the model's own initialization code again — every
+submodule's ``reset_parameters()`` (and ``_reset_parameters()``), then, for transformers
+models, ``model._init_weights(module)`` for every module — under :func:`fastinit.patch`, with
+every fill of a parameter or buffer keyed by ``(s, stream_of(qualified name))``
+(:mod:`fastinit.streams`). A parameter's values then depend only on (seed, name, index): not
+on construction order, device, dtype or sharding.
+
+A tracer sees every ``torch.nn.init.*`` call and every ``Tensor.uniform_ / normal_ / fill_ /
+zero_ / copy_`` on a model tensor (views and ``.data`` aliases included): it records which tensors an
+init reached (the rest are returned and warned about) and sends fills of DTensor parameters
+to their local shard with global coordinates. Fills of tensors that are no model tensor (the
+Gaussian temporary inside ``orthogonal_``) get the stream ``stream_of(f"{name}#tmp{k}")``,
+``name`` the target of the init call that made them, ``k`` counting within that call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import warnings
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from .streams import NameKeys, _resolving, storage_key, stream_of
+
+#: torch.nn.init functions the tracer wraps (the public in-place ones).
+INIT_NAMES: Tuple[str, ...] = (
+    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "orthogonal_", "sparse_",
+    # the helpers torch's own inits call by global name (patch mode routes them to fastinit)
+    "_no_grad_uniform_", "_no_grad_normal_", "_no_grad_trunc_normal_", "_no_grad_fill_",
+    "_no_grad_zero_",
+)
+#: Tensor methods the tracer wraps (copy_ only marks its target as initialized).
+METHOD_NAMES: Tuple[str, ...] = ("uniform_", "normal_", "fill_", "zero_", "copy_")
+#: random inits that can fill a shard alone (they take global_shape / global_offset)
+_SHARDABLE = ("uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
+              "kaiming_uniform_", "kaiming_normal_", "_no_grad_uniform_", "_no_grad_normal_",
+              "_no_grad_trunc_normal_")
+_CONSTANT = ("fill_", "zero_", "copy_", "constant_", "ones_", "zeros_", "_no_grad_fill_",
+             "_no_grad_zero_")
+
+# on_call(kind, name, target, args, kwargs, call) -> result; kind is "init" or "method"
+OnCall = Callable[[str, str, Any, tuple, dict, Callable[[], Any]], Any]
+_state = threading.local()
+
+
+def _target(args: tuple, kwargs: dict) -> Any:
+    return args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+
+
+def _wrap(kind: str, name: str, original: Callable[..., Any], on_call: OnCall) -> Any:
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        if getattr(_state, "depth", 0) > 0:  # an init inside an init: not the model's call
+            return original(*args, **kwargs)
+        _state.depth = 1
+        try:
+            call = lambda: original(*args, **kwargs)  # noqa: E731
+            return on_call(kind, name, _target(args, kwargs), args[1:], kwargs, call)
+        finally:
+            _state.depth = 0
+
+    traced.__wrapped__ = original  # type: ignore[attr-defined]
+    traced.__doc__ = getattr(original, "__doc__", None)
+    return traced
+
+
+@contextlib.contextmanager
+def tracing(on_call: OnCall) -> Iterator[None]:
+    """Route torch.nn.init.* (and their ``from torch.nn.init import`` copies) and the Tensor
+    init methods through ``on_call`` for the duration of the block; restores them after."""
+    import torch  # noqa: PLC0415
+    import torch.nn.init  # noqa: PLC0415
+
+    installed: List[Tuple[Any, str, Any, Any, bool]] = []  # (owner, name, old, new, had)
+    dicts: List[Tuple[dict, str, Any, Any]] = []
+    try:
+        for name in INIT_NAMES:
+            old = getattr(torch.nn.init, name)
+            new = _wrap("init", name, old, on_call)
+            for mod_name, module in list(sys.modules.items()):
+                if module is None or mod_name.split(".")[0] == "fastinit":
+                    continue
+                try:
+                    d = vars(module)
+                except TypeError:
+                    continue
+                if isinstance(d, dict) and d.get(name) is old:
+                    d[name] = new
+                    dicts.append((d, name, old, new))
+        for name in METHOD_NAMES:
+            had = name in vars(torch.Tensor)
+            old = getattr(torch.Tensor, name)
+            new = _wrap("method", name, old, on_call)
+            setattr(torch.Tensor, name, new)
+            installed.append((torch.Tensor, name, old, new, had))
+        yield
+    finally:
+        for owner, name, old, new, had in reversed(installed):
+            if vars(owner).get(name) is new:
+                if had:
+                    setattr(owner, name, old)
+                else:
+                    delattr(owner, name)
+        for d, name, old, new in dicts:
+            if d.get(name) is new:
+                d[name] = old
+
+
+# --- DTensor ------------------------------------------------------------------------------
+
+def _is_dtensor(t: Any) -> bool:
+    dt = sys.modules.get("torch.distributed.tensor")
+    return dt is not None and isinstance(t, getattr(dt, "DTensor", ()))
+
+
+def local_and_offset(dt: Any) -> Tuple[Any, Tuple[int, ...], Tuple[int, ...]]:
+    """(local shard, global shape, global offset) of a DTensor with Shard/Replicate placements."""
+    from torch.distributed.tensor import Replicate, Shard  # noqa: PLC0415
+    from torch.distributed.tensor._utils import (  # noqa: PLC0415
+        compute_local_shape_and_global_offset,
+    )
+
+    for p in dt.placements:
+        if type(p) not in (Shard, Replicate):
+            raise NotImplementedError(
+                f"fastinit: DTensor placement {p!r} is not supported (Shard(dim) and Replicate)")
+    shape = tuple(dt.shape)
+    local = dt.to_local()
+    _, offset = compute_local_shape_and_global_offset(shape, dt.device_mesh, dt.placements)
+    return local, shape, tuple(int(o) for o in offset)
+
+
+def _dtensor_call(kind: str, name: str, dt: Any, args: tuple, kwargs: dict,
+                  call: Callable[[], Any], keys: Optional[NameKeys]) -> Any:
+    from . import nn_init  # noqa: PLC0415
+
+    if name in _CONSTANT:
+        return call()  # DTensor fills constants itself
+    local, shape, offset = local_and_offset(dt)
+    if name in _SHARDABLE:
+        fn = getattr(nn_init, name)
+        if kind == "method":  # Tensor.uniform_(from, to) / normal_(mean, std)
+            kwargs = {{"from": "a", "to": "b"}.get(k, k): v for k, v in kwargs.items()}
+        with _resolving(keys) if keys is not None else contextlib.nullcontext():
+            fn(local, *args, **kwargs, global_shape=shape, global_offset=offset)
+        return dt
+    if all(o == 0 for o in offset) and tuple(local.shape) == shape:  # replicated: whole tensor
+        with _resolving(keys) if keys is not None else contextlib.nullcontext():
+            getattr(nn_init, name)(local, *args, **kwargs)
+        return dt
+    raise NotImplementedError(f"fastinit: {name} needs the whole matrix; it cannot fill a "
+                              f"sharded DTensor (placements {dt.placements})")
+
+
+def init_dtensor_(dt: Any, init: str = "normal_", *args: Any, name: str, seed: int,
+                  **kwargs: Any) -> Any:
+    """Fill a DTensor in place with ``fastinit.nn_init.<init>(*args, **kwargs)``, each rank its
+    own shard at its global coordinates, keyed by ``(seed, stream_of(name))``: gathered, the
+    result equals ``init(full, ...)`` of the unsharded tensor under the same key, bit for bit.
+    Shard(dim) and Replicate placements; ``init`` one of uniform_, normal_, trunc_normal_,
+    xavier_*, kaiming_* (any init for fully replicated tensors), constant_, ones_, zeros_."""
+    if not _is_dtensor(dt):
+        raise TypeError(f"fastinit.init_dtensor_: expected a DTensor, got {type(dt).__name__}")
+    keys = NameKeys(seed, {name: dt.to_local()})
+    return _dtensor_call("init", init, dt, args, kwargs, lambda: _const(dt, init, args, kwargs),
+                         keys)
+
+
+def _const(dt: Any, init: str, args: tuple, kwargs: dict) -> Any:
+    import torch  # noqa: PLC0415
+
+    with torch.no_grad():
+        return {"ones_": lambda: dt.fill_(1), "zeros_": lambda: dt.zero_(),
+                "constant_": lambda: dt.fill_(*args, **kwargs)}[init]()
+
+
+# --- init_module ----------------------------------------------------------------------------
+
+def named_tensors(model: Any, prefix: str = "") -> Dict[str, Any]:
+    """Qualified name -> parameter or buffer (tied ones once, under their first name);
+    DTensors by their local shard, so a shard's fills find its name."""
+    out: Dict[str, Any] = {}
+    for name, t in _named(model, prefix):
+        out[name] = t.to_local() if _is_dtensor(t) else t
+    return out
+
+
+class _Tracker:
+    """The on_call of init_module / materialize replay: keys temporaries by the init's target,
+    marks what was touched, and sends DTensor fills to their shards."""
+
+    def __init__(self, keys: NameKeys, dtensors: Dict[int, str]) -> None:
+        self.keys = keys
+        self.touched: set = set()
+        self.dtensors = dtensors  # id(DTensor param) -> name
+
+    def __call__(self, kind: str, name: str, target: Any, args: tuple, kwargs: dict,
+                 call: Callable[[], Any]) -> Any:
+        if _is_dtensor(target):
+            pname = self.dtensors.get(id(target))
+            if pname is None:
+                return call()
+            self.touched.add(pname)
+            self.keys.fallback, self.keys._tmp = pname, 0
+            return _dtensor_call(kind, name, target, args, kwargs, call, self.keys)
+        tname = self.keys.name_of(target) if target is not None else None
+        if tname is not None:
+            self.touched.add(self.keys.by_storage[storage_key(target)][0])
+            self.keys.fallback, self.keys._tmp = tname, 0
+        return call()
+
+
+def _init_calls(model: Any, prefix: str, reset: bool = True
+                ) -> Iterator[Tuple[str, Callable[[], Any]]]:
+    for where, module in model.named_modules(prefix=prefix) if reset else ():
+        for meth in ("reset_parameters", "_reset_parameters"):
+            fn = getattr(module, meth, None)
+            if callable(fn):
+                yield where, fn
+                break
+    init_weights = getattr(model, "_init_weights", None)
+    if callable(init_weights):
+        for where, module in model.named_modules(prefix=prefix):
+            if getattr(module, "_is_hf_initialized", False):
+                module._is_hf_initialized = False
+            yield where, (lambda m=module: init_weights(m))
+
+
+def _named(model: Any, prefix: str = "") -> List[Tuple[str, Any]]:
+    return list(model.named_parameters(prefix)) + list(model.named_buffers(prefix))
+
+
+def init_module(model: Any, seed: int = 0, *, warn: bool = True, prefix: str = "",
+                only: Optional[Any] = None, _reset: bool = True) -> List[str]:
+    """Re-initialize ``model`` in place the way its own code does, name-keyed.
+
+    Every submodule's ``reset_parameters()`` runs, then (transformers models)
+    ``model._init_weights(module)`` for every module, under patch mode; each fill of a
+    parameter or buffer uses key ``seed`` and stream ``stream_of(qualified name)``. Works on
+    the device the parameters live on (CPU, CUDA; DTensor parameters shard by shard).
+    Returns the names of parameters and buffers no init reached (they keep their values), and
+    warns about them unless ``warn=False``. ``prefix``: the qualified name of ``model`` inside
+    a larger model, so a submodule re-initialized alone gets the streams it has in the whole.
+    ``only``: a set of module names (as ``named_modules`` gives them): run those modules'
+    inits only.
+    """
+    import torch  # noqa: PLC0415
+
+    from .patch import patch  # noqa: PLC0415
+
+    named = named_tensors(model, prefix)
+    keys = NameKeys(seed, named)
+    dtensors = {id(t): n for n, t in _named(model, prefix) if _is_dtensor(t)}
+    tracker = _Tracker(keys, dtensors)
+    with patch(), tracing(tracker), _resolving(keys), torch.no_grad():
+        for t in named.values():
+            if getattr(t, "_is_hf_initialized", False):
+                t._is_hf_initialized = False
+        for where, fn in _init_calls(model, prefix, _reset):
+            if only is not None and where not in only:
+                continue
+            keys.enter_module(where)
+            fn()
+    return _untouched(named, tracker.touched, warn, "init_module")
+
+
+def _untouched(named: Dict[str, Any], touched: set, warn: bool, fn: str) -> List[str]:
+    seen = set()
+    out = []
+    for name, t in named.items():
+        k = storage_key(t)
+        if name in touched:
+            seen.add(k)
+    for name, t in named.items():
+        if name not in touched and storage_key(t) not in seen and t.numel() > 0:
+            out.append(name)
+    if out and warn:
+        warnings.warn(f"fastinit.{fn}: no init reached {len(out)} parameter(s)/buffer(s): "
+                      f"{', '.join(out[:8])}{' ...' if len(out) > 8 else ''}", stacklevel=3)
+    return out
+
+
+__all__ = ["init_module", "init_dtensor_", "tracing", "stream_of"]

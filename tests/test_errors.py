@@ -1,0 +1,657 @@
+"""Bad input: every mistake raises a clear exception and leaves the target untouched.
+
+DESIGN.md section 4: "a clear exception naming the function and the problem, and the buffer
+untouched". Each test fills its target with a sentinel first, makes the bad call, checks the
+exception type and that the message starts with ``fastinit.<name>:`` and names the problem,
+then compares the target's raw bits with what they were before.
+
+Unsupported devices: a CPU-only torch build has no real tensor on a device fastinit lacks
+(meta, the only other one, is a no-op). The device check is therefore driven with
+``torch.Tensor._make_wrapper_subclass``, which builds a genuine ``torch.Tensor`` (subclass) whose
+``device`` is e.g. ``xla``, with no storage; its ``__torch_dispatch__`` fails loudly should fastinit
+try to run any torch op on it. The compiled core's own DLPack device check is driven with a
+minimal DLPack producer built with ctypes (documented at ``_ForeignDLPack``); the same producer
+on the CPU device is filled normally, which shows it is well formed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import random
+import re
+
+import numpy as np
+import pytest
+
+import fastinit
+from fastinit import _targets
+
+NOT_AN_ARRAY = "expected a torch.Tensor or numpy.ndarray"
+SEED_RANGE = r"seed must be in \[-2\*\*63, 2\*\*64\)"
+SENTINEL = -3.5  # exactly representable in every float dtype, float8 included
+SHAPE = (4, 6)
+
+RANDOM_FILLS = {
+    "uniform_": (fastinit.uniform_, {"a": 0.0, "b": 1.0}),
+    "normal_": (fastinit.normal_, {"mean": 0.0, "std": 1.0}),
+    "trunc_normal_": (fastinit.trunc_normal_, {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0}),
+}
+RANDOM_NAMES = list(RANDOM_FILLS)
+# (name, call) for the public fills; random fills get a seed so they need nothing global.
+# zeros_ and ones_ have their own test (test_zeros_and_ones_name_themselves).
+ALL_FILLS = {
+    "uniform_": lambda t: fastinit.uniform_(t, seed=1),
+    "normal_": lambda t: fastinit.normal_(t, seed=1),
+    "trunc_normal_": lambda t: fastinit.trunc_normal_(t, seed=1),
+    "constant_": lambda t: fastinit.constant_(t, 0.5),
+}
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def np_target(dtype="float32", shape=SHAPE, value=SENTINEL):
+    return np.full(shape, value, dtype=dtype)
+
+
+def torch_target(dtype="float32", shape=SHAPE, value=SENTINEL):
+    torch = _torch()
+    return torch.full(shape, value, dtype=getattr(torch, dtype))
+
+
+def make_target(lib, dtype="float32", shape=SHAPE):
+    return np_target(dtype, shape) if lib == "numpy" else torch_target(dtype, shape)
+
+
+def message(name, problem):
+    """The pattern a message must match: it starts with fastinit.<name>: and names problem."""
+    return rf"^fastinit\.{re.escape(name)}: .*{problem}"
+
+
+def raw_bytes(x):
+    """The raw bytes of an array or tensor (any dtype, complex and bool included)."""
+    if isinstance(x, np.ndarray):
+        return np.ascontiguousarray(x).reshape(-1).view(np.uint8).copy()
+    torch = _torch()
+    return x.detach().contiguous().reshape(-1).view(torch.uint8).numpy().copy()
+
+
+def assert_rejected(target, exc, pattern, call, *, memory=None):
+    """call() raises exc matching pattern, and memory (default: target) keeps its bits."""
+    memory = target if memory is None else memory
+    before = raw_bytes(memory)
+    with pytest.raises(exc, match=pattern):
+        call()
+    after = raw_bytes(memory)
+    assert np.array_equal(before, after), "the failed call modified the target"
+
+
+LIBS = [pytest.param("numpy", id="numpy"), pytest.param("torch", id="torch")]
+
+
+# --------------------------------------------------------------------------------------------
+# Targets: read-only, dtype, overlapping memory, non-arrays
+# --------------------------------------------------------------------------------------------
+
+def _read_only(kind):
+    if kind == "flag":
+        a = np_target()
+        a.flags.writeable = False
+        return a, a
+    if kind == "view":  # a read-only view of a writeable array
+        base = np_target()
+        v = base.view()
+        v.flags.writeable = False
+        return v, base
+    base = np_target(shape=(6,))
+    return np.broadcast_to(base, SHAPE), base  # broadcast_to returns a read-only view
+
+
+@pytest.mark.parametrize("kind", ["flag", "view", "broadcast_to"])
+@pytest.mark.parametrize("name", list(ALL_FILLS))
+def test_read_only_numpy_array(name, kind):
+    target, memory = _read_only(kind)
+    assert_rejected(target, ValueError, message(name, "read-only"),
+                    lambda: ALL_FILLS[name](target), memory=memory)
+
+
+def test_read_only_uint32_array_random_bits():
+    a = np.full(8, 12345, np.uint32)
+    a.flags.writeable = False
+    assert_rejected(a, ValueError, message("random_bits_", "read-only"),
+                    lambda: fastinit.random_bits_(a, seed=1))
+
+
+NUMPY_BAD_DTYPES = ["int8", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+                    "complex64", "complex128"]
+TORCH_BAD_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "bool", "complex64",
+                    "complex128"]
+
+
+@pytest.mark.parametrize("dtype", NUMPY_BAD_DTYPES)
+@pytest.mark.parametrize("name", RANDOM_NAMES)
+def test_unsupported_numpy_dtype(name, dtype):
+    a = np_target(dtype, value=7)
+    assert_rejected(a, TypeError, message(name, f"dtype {dtype} is not supported"),
+                    lambda: RANDOM_FILLS[name][0](a, seed=1))
+
+
+@pytest.mark.parametrize("dtype", TORCH_BAD_DTYPES)
+@pytest.mark.parametrize("name", RANDOM_NAMES)
+def test_unsupported_torch_dtype(name, dtype):
+    t = torch_target(dtype, value=7)
+    assert_rejected(t, TypeError, message(name, f"dtype torch.{dtype} is not supported"),
+                    lambda: RANDOM_FILLS[name][0](t, seed=1))
+
+
+def _overlapping(kind):
+    """(target, memory behind it) for views whose elements share memory."""
+    if kind == "torch-expand":
+        base = torch_target(shape=(4, 1))
+        return base.expand(4, 6), base
+    if kind == "torch-expand-new-dim":
+        base = torch_target(shape=(6,))
+        return base.expand(4, 6), base
+    if kind == "torch-as_strided-sliding":
+        base = torch_target(shape=(12,))
+        return base.as_strided((4, 6), (1, 1)), base
+    base = np_target(shape=(24,))
+    if kind == "numpy-as_strided-stride0":
+        return np.lib.stride_tricks.as_strided(base, shape=SHAPE, strides=(4, 0),
+                                               writeable=True), base
+    return np.lib.stride_tricks.as_strided(base, shape=SHAPE, strides=(8, 4),
+                                           writeable=True), base  # rows overlap
+
+
+@pytest.mark.parametrize("kind", ["torch-expand", "torch-expand-new-dim",
+                                  "torch-as_strided-sliding", "numpy-as_strided-stride0",
+                                  "numpy-as_strided-overlapping-rows"])
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "constant_"])
+def test_overlapping_memory(name, kind):
+    target, memory = _overlapping(kind)
+    if kind.startswith("numpy"):
+        assert target.flags.writeable  # the view really is writeable: only overlap is wrong
+    assert_rejected(target, ValueError, message(name, "overlaps itself"),
+                    lambda: ALL_FILLS[name](target), memory=memory)
+
+
+@pytest.mark.parametrize("target", [
+    pytest.param([1.0, 2.0], id="list"),
+    pytest.param("abc", id="str"),
+    pytest.param(3.0, id="float"),
+    pytest.param(None, id="None"),
+])
+@pytest.mark.parametrize("name", list(ALL_FILLS))
+def test_non_array_target(name, target):
+    with pytest.raises(TypeError, match=message(name, NOT_AN_ARRAY)):
+        ALL_FILLS[name](target)
+
+
+@pytest.mark.parametrize("problem", ["read-only", "non-array"])
+@pytest.mark.parametrize("name", ["zeros_", "ones_"])
+def test_zeros_and_ones_name_themselves(name, problem):
+    """zeros_ and ones_ are public functions: their errors must say fastinit.zeros_: /
+    fastinit.ones_:, not the name of the function they delegate to."""
+    fn = getattr(fastinit, name)
+    if problem == "non-array":
+        with pytest.raises(TypeError, match=message(name, NOT_AN_ARRAY)):
+            fn([1.0, 2.0])
+        return
+    a = np_target()
+    a.flags.writeable = False
+    assert_rejected(a, ValueError, message(name, "read-only"), lambda: fn(a))
+
+
+def test_sparse_torch_tensor_is_rejected_clearly():
+    """A sparse (non-strided) tensor has no dense buffer to fill."""
+    torch = _torch()
+    t = torch.full(SHAPE, SENTINEL).to_sparse()
+    before = t.to_dense().clone()
+    with pytest.raises((TypeError, ValueError, RuntimeError), match=message("normal_", "")):
+        fastinit.normal_(t, seed=1)
+    assert torch.equal(t.to_dense(), before)
+
+
+# --------------------------------------------------------------------------------------------
+# Distribution parameters
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("name, kwargs", [
+    pytest.param("uniform_", {"a": 1.0, "b": 0.0}, id="uniform_"),
+    pytest.param("uniform_", {"a": 1e-300, "b": -1e-300}, id="uniform_-tiny"),
+    pytest.param("trunc_normal_", {"a": 1.0, "b": -1.0}, id="trunc_normal_"),
+])
+def test_a_greater_than_b(lib, name, kwargs):
+    t = make_target(lib)
+    assert_rejected(t, ValueError, message(name, "a must be <= b"),
+                    lambda: RANDOM_FILLS[name][0](t, **kwargs, seed=1))
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("std", [-1.0, -1e-300])
+@pytest.mark.parametrize("name", ["normal_", "trunc_normal_"])
+def test_negative_std(lib, name, std):
+    t = make_target(lib)
+    assert_rejected(t, ValueError, message(name, "std must be >= 0"),
+                    lambda: RANDOM_FILLS[name][0](t, std=std, seed=1))
+
+
+PARAMS = [(name, p) for name, (_, defaults) in RANDOM_FILLS.items() for p in defaults]
+PARAMS.append(("constant_", "val"))
+
+
+def _call_with(name, param, value, t):
+    if name == "constant_":
+        return fastinit.constant_(t, value)
+    fn, defaults = RANDOM_FILLS[name]
+    return fn(t, **{**defaults, param: value}, seed=1)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")],
+                         ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("name, param", [pytest.param(n, p, id=f"{n}-{p}") for n, p in PARAMS])
+def test_non_finite_parameter(name, param, value):
+    t = np_target()
+    assert_rejected(t, ValueError, message(name, f"{param} must be finite"),
+                    lambda: _call_with(name, param, value, t))
+
+
+@pytest.mark.parametrize("value", [None, "abc", [1.0], 1j, object()],
+                         ids=["None", "str", "list", "complex", "object"])
+@pytest.mark.parametrize("name, param", [pytest.param(n, p, id=f"{n}-{p}") for n, p in PARAMS])
+def test_non_number_parameter(name, param, value):
+    t = np_target()
+    assert_rejected(t, TypeError, message(name, f"{param} must be a real number"),
+                    lambda: _call_with(name, param, value, t))
+
+
+@pytest.mark.parametrize("lib, dtype, name, kwargs", [
+    pytest.param("torch", "bfloat16", "uniform_", {"a": 1.001, "b": 1.002}, id="bfloat16-uniform_"),
+    pytest.param("torch", "bfloat16", "trunc_normal_",
+                 {"mean": 1.0, "std": 1.0, "a": 1.001, "b": 1.002}, id="bfloat16-trunc_normal_"),
+    pytest.param("numpy", "float16", "uniform_", {"a": 1e6, "b": 1e6 + 1}, id="float16-beyond-max"),
+    pytest.param("torch", "float8_e4m3fn", "uniform_", {"a": 1.01, "b": 1.1},
+                 id="float8_e4m3fn-uniform_"),
+    pytest.param("numpy", "float32", "uniform_", {"a": 1.0 + 2**-30, "b": 1.0 + 2**-29},
+                 id="float32-uniform_"),
+])
+def test_interval_without_representable_value(lib, dtype, name, kwargs):
+    t = make_target(lib, dtype)
+    assert_rejected(t, ValueError, message(name, "holds no value representable in this dtype"),
+                    lambda: RANDOM_FILLS[name][0](t, **kwargs, seed=1))
+
+
+# --------------------------------------------------------------------------------------------
+# Seeds and generators
+# --------------------------------------------------------------------------------------------
+
+BAD_SEEDS = [
+    pytest.param(-(2**63) - 1, ValueError, SEED_RANGE, id="below-2**63"),
+    pytest.param(2**64, ValueError, SEED_RANGE, id="2**64"),
+    pytest.param(True, TypeError, "seed must be an int", id="True"),
+    pytest.param(1.5, TypeError, "seed must be an int", id="float"),
+    pytest.param("3", TypeError, "seed must be an int", id="str"),
+    pytest.param(np.float64(3.0), TypeError, "seed must be an int", id="numpy-float"),
+]
+
+
+@pytest.mark.parametrize("seed, exc, problem", BAD_SEEDS)
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("name", RANDOM_NAMES)
+def test_bad_seed(name, lib, seed, exc, problem):
+    t = make_target(lib)
+    assert_rejected(t, exc, message(name, problem),
+                    lambda: RANDOM_FILLS[name][0](t, seed=seed))
+
+
+@pytest.mark.parametrize("seed, exc, problem", BAD_SEEDS)
+def test_bad_seed_manual_seed(seed, exc, problem):
+    with pytest.raises(exc, match=message("manual_seed", problem)):
+        fastinit.manual_seed(seed)
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("gen_kind", ["torch", "numpy"])
+@pytest.mark.parametrize("name", RANDOM_NAMES)
+def test_seed_and_generator_together(name, lib, gen_kind):
+    t = make_target(lib)
+    if gen_kind == "torch":
+        g = _torch().Generator().manual_seed(3)
+        state = g.get_state().clone()
+        unchanged = lambda: bool((g.get_state() == state).all())  # noqa: E731
+    else:
+        g = np.random.default_rng(3)
+        state = g.bit_generator.state
+        unchanged = lambda: g.bit_generator.state == state  # noqa: E731
+    assert_rejected(t, ValueError, message(name, "pass seed= or generator=, not both"),
+                    lambda: RANDOM_FILLS[name][0](t, generator=g, seed=1))
+    assert unchanged(), "the generator was advanced by a call that failed"
+
+
+@pytest.mark.parametrize("generator", [
+    pytest.param(42, id="int"),
+    pytest.param("gen", id="str"),
+    pytest.param(random.Random(0), id="random.Random"),
+    pytest.param(np.random.RandomState(0), id="numpy-RandomState"),
+    pytest.param(object(), id="object"),
+])
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("name", RANDOM_NAMES)
+def test_bad_generator_type(name, lib, generator):
+    t = make_target(lib)
+    assert_rejected(t, TypeError,
+                    message(name, "generator must be a torch.Generator or numpy.random.Generator"),
+                    lambda: RANDOM_FILLS[name][0](t, generator=generator))
+
+
+# --------------------------------------------------------------------------------------------
+# global_shape / global_offset
+# --------------------------------------------------------------------------------------------
+
+PLACEMENT_CASES = [
+    # id, target shape, global_shape, global_offset, exception, problem
+    ("shape-too-few-dims", SHAPE, (24,), None, ValueError,
+     "global_shape has 1 dims but the tensor has 2"),
+    ("shape-too-many-dims", SHAPE, (4, 6, 1), None, ValueError,
+     "global_shape has 3 dims but the tensor has 2"),
+    ("offset-too-few-dims", SHAPE, (8, 6), (0,), ValueError,
+     "global_offset has 1 dims but the tensor has 2"),
+    ("offset-too-many-dims", SHAPE, (8, 6), (0, 0, 0), ValueError, "global_offset has 3 dims"),
+    ("offset-plus-size-exceeds", SHAPE, (8, 6), (5, 0), ValueError, "does not fit in global_shape"),
+    ("offset-plus-size-exceeds-last-dim", SHAPE, (8, 6), (0, 1), ValueError, r"does not fit"),
+    ("shape-smaller-than-tensor", SHAPE, (4, 5), None, ValueError, r"does not fit"),
+    ("negative-offset", SHAPE, (8, 6), (-1, 0), ValueError, r"does not fit"),
+    ("negative-shape", SHAPE, (-4, 6), None, ValueError, r"does not fit"),
+    ("offset-without-shape", SHAPE, None, (0, 0), ValueError, "global_offset needs global_shape"),
+    ("float-in-shape", SHAPE, (8.0, 6), None, TypeError, "global_shape must hold ints, got float"),
+    ("float-in-offset", SHAPE, (8, 6), (1.5, 0), TypeError,
+     "global_offset must hold ints, got float"),
+    ("bool-in-offset", SHAPE, (8, 6), (True, 0), TypeError,
+     "global_offset must hold ints, got bool"),
+    ("str-in-shape", SHAPE, ("8", 6), None, TypeError, "global_shape must hold ints, got str"),
+    ("None-in-offset", SHAPE, (8, 6), (None, 0), TypeError, "global_offset must hold ints"),
+    ("more-than-2**64-elements", SHAPE, (2**40, 2**40), None, ValueError,
+     r"global_shape has more than 2\^64 elements"),
+]
+# Entries near the int64 limit (only uniform_: the check is shared by every fill).
+INT64_PLACEMENT_CASES = [
+    # offset + size wraps around int64: 2**63 - 2 + 4 must still be seen as > 2**63 - 1
+    ("offset-plus-size-overflows-int64", (4,), (2**63 - 1,), (2**63 - 2,), ValueError,
+     "does not fit"),
+    # an entry beyond int64 must be a fastinit error, not a raw binding error
+    ("shape-entry-beyond-int64", SHAPE, (2**63, 6), None, (ValueError, TypeError), r"global_shape"),
+]
+
+
+@pytest.mark.parametrize("shape, gshape, goffset, exc, problem",
+                         [pytest.param(*c[1:], id=c[0]) for c in PLACEMENT_CASES])
+@pytest.mark.parametrize("name", RANDOM_NAMES)
+def test_bad_placement_numpy(name, shape, gshape, goffset, exc, problem):
+    a = np_target(shape=shape)
+    assert_rejected(a, exc, message(name, problem),
+                    lambda: RANDOM_FILLS[name][0](a, seed=1, global_shape=gshape,
+                                                  global_offset=goffset))
+
+
+@pytest.mark.parametrize("shape, gshape, goffset, exc, problem",
+                         [pytest.param(*c[1:], id=c[0]) for c in INT64_PLACEMENT_CASES])
+def test_bad_placement_near_int64_limit(shape, gshape, goffset, exc, problem):
+    a = np_target(shape=shape)
+    assert_rejected(a, exc, message("uniform_", problem),
+                    lambda: fastinit.uniform_(a, seed=1, global_shape=gshape,
+                                              global_offset=goffset))
+
+
+@pytest.mark.parametrize("shape, gshape, goffset, exc, problem",
+                         [pytest.param(*c[1:], id=c[0]) for c in PLACEMENT_CASES[:10]])
+def test_bad_placement_torch(shape, gshape, goffset, exc, problem):
+    t = torch_target(shape=shape)
+    assert_rejected(t, exc, message("normal_", problem),
+                    lambda: fastinit.normal_(t, seed=1, global_shape=gshape, global_offset=goffset))
+
+
+# --------------------------------------------------------------------------------------------
+# random_bits_, philox4x32_10, set_num_threads
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, offset", [
+    pytest.param(8, 2**64 - 4, id="8-words-from-2**64-4"),
+    pytest.param(2, 2**64 - 1, id="2-words-from-2**64-1"),
+])
+def test_random_bits_past_end_of_stream(n, offset):
+    out = np.full(n, 0xDEADBEEF, np.uint32)
+    assert_rejected(out, ValueError,
+                    message("random_bits_", r"offset \+ number of elements exceeds 2\^64"),
+                    lambda: fastinit.random_bits_(out, seed=1, offset=offset))
+
+
+@pytest.mark.parametrize("kw, value, exc, problem", [
+    pytest.param("offset", 2**64, ValueError, r"offset must be in", id="offset-2**64"),
+    pytest.param("offset", 1.0, TypeError, r"offset must be an int", id="offset-float"),
+    pytest.param("stream", 2**64, ValueError, r"stream must be in", id="stream-2**64"),
+    pytest.param("stream", "1", TypeError, r"stream must be an int", id="stream-str"),
+    pytest.param("seed", 2**64, ValueError, r"seed must be in", id="seed-2**64"),
+    pytest.param("seed", True, TypeError, r"seed must be an int", id="seed-True"),
+])
+def test_random_bits_bad_arguments(kw, value, exc, problem):
+    out = np.full(8, 0xDEADBEEF, np.uint32)
+    kwargs = {"seed": 1, kw: value}
+    assert_rejected(out, exc, message("random_bits_", problem),
+                    lambda: fastinit.random_bits_(out, **kwargs))
+
+
+@pytest.mark.parametrize("lib, dtype", [
+    pytest.param("numpy", "float32", id="numpy-float32"),
+    pytest.param("numpy", "int32", id="numpy-int32"),
+    pytest.param("numpy", "uint16", id="numpy-uint16"),
+    pytest.param("numpy", "uint64", id="numpy-uint64"),
+    pytest.param("torch", "float32", id="torch-float32"),
+    pytest.param("torch", "int32", id="torch-int32"),
+])
+def test_random_bits_needs_uint32(lib, dtype):
+    a = np_target(dtype, value=7) if lib == "numpy" else torch_target(dtype, value=7)
+    assert_rejected(a, TypeError, message("random_bits_", "out must be a uint32"),
+                    lambda: fastinit.random_bits_(a, seed=1))
+
+
+@pytest.mark.parametrize("out", [pytest.param([0, 0, 0, 0], id="list"),
+                                 pytest.param("abcd", id="str")])
+def test_random_bits_non_array(out):
+    with pytest.raises(TypeError, match=message("random_bits_", NOT_AN_ARRAY)):
+        fastinit.random_bits_(out, seed=1)
+
+
+@pytest.mark.parametrize("counters, keys, problem", [
+    pytest.param(np.zeros((2, 3), np.uint32), np.zeros((2, 2), np.uint32), "shape",
+                 id="counters-n-by-3"),
+    pytest.param(np.zeros((2, 4), np.uint32), np.zeros((3, 2), np.uint32), "shape",
+                 id="rows-differ"),
+    pytest.param(np.zeros((2, 4), np.uint32), np.zeros((2, 3), np.uint32), "shape",
+                 id="keys-n-by-3"),
+    pytest.param(np.zeros(4, np.uint32), np.zeros(2, np.uint32), "shape", id="1-d"),
+    pytest.param(np.zeros((1, 2, 4), np.uint32), np.zeros((1, 2), np.uint32), "shape", id="3-d"),
+    pytest.param(np.full((1, 4), -1, np.int64), np.zeros((1, 2), np.uint32),
+                 "counters must hold uint32 values", id="negative-counter"),
+    pytest.param(np.zeros((1, 4), np.int64), np.full((1, 2), 2**32, np.int64),
+                 "keys must hold uint32 values", id="key-2**32"),
+    pytest.param([[0, 0, 0, 2**64]], [[0, 0]], "counters must hold uint32 values", id="list-2**64"),
+    pytest.param(np.zeros((1, 4), np.float64), np.zeros((1, 2), np.uint32),
+                 "counters must hold uint32 values", id="float-counters"),
+])
+def test_philox_bad_input(counters, keys, problem):
+    with pytest.raises(ValueError, match=message("philox4x32_10", problem)):
+        fastinit.philox4x32_10(counters, keys)
+
+
+@pytest.mark.parametrize("n, exc", [
+    pytest.param(0, ValueError, id="0"),
+    pytest.param(-1, ValueError, id="-1"),
+    pytest.param(True, ValueError, id="True"),
+    pytest.param(False, ValueError, id="False"),
+    pytest.param(1.5, (TypeError, ValueError), id="float"),
+    pytest.param("2", (TypeError, ValueError), id="str"),
+    pytest.param(None, (TypeError, ValueError), id="None"),
+])
+def test_set_num_threads_rejects(n, exc):
+    """Counts below 1 and bools (True is not a thread count) are refused, and the thread
+    count is left as it was."""
+    before = fastinit.get_num_threads()
+    with pytest.raises(exc, match=message("set_num_threads", "n must be an int >= 1")):
+        fastinit.set_num_threads(n)
+    assert fastinit.get_num_threads() == before
+
+
+# --------------------------------------------------------------------------------------------
+# Devices
+# --------------------------------------------------------------------------------------------
+
+def _tensor_on(device, dtype_name="float32", allow_detach=False):
+    """A real torch.Tensor (wrapper subclass, no storage) whose device is ``device``.
+
+    Any torch op on it fails the test, except ``detach`` when ``allow_detach`` (it then returns
+    another such tensor, as detach() of a real tensor on that device would, with no device
+    work)."""
+    torch = _torch()
+
+    class OtherDeviceTensor(torch.Tensor):
+        @staticmethod
+        def __new__(cls):
+            return torch.Tensor._make_wrapper_subclass(
+                cls, SHAPE, dtype=getattr(torch, dtype_name), device=device)
+
+        @classmethod
+        def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+            if allow_detach and func is torch.ops.aten.detach.default:
+                return cls()
+            raise AssertionError(f"fastinit ran {func} on a {device} tensor instead of refusing it")
+
+    t = OtherDeviceTensor()
+    assert isinstance(t, torch.Tensor) and t.device.type == device
+    return t
+
+
+DEVICES = ["xla", "hpu"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_unsupported_device_prepare(device):
+    t = _tensor_on(device)
+    pattern = message("uniform_", f"device '{device}' is not supported")
+    with pytest.raises(RuntimeError, match=pattern):
+        _targets.prepare(t, "uniform_")
+
+
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "constant_"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_unsupported_device_public_fills(device, name):
+    t = _tensor_on(device)
+    with pytest.raises(RuntimeError, match=message(name, f"device '{device}' is not supported")):
+        ALL_FILLS[name](t)
+
+
+def test_unsupported_device_random_bits():
+    torch = _torch()
+    if not hasattr(torch, "uint32"):
+        pytest.skip("torch has no uint32")
+    t = _tensor_on("xla", "uint32")
+    pattern = message("random_bits_", "device 'xla' is not supported")
+    with pytest.raises(RuntimeError, match=pattern):
+        fastinit.random_bits_(t, seed=1)
+
+
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "constant_"])
+def test_cuda_tensor_without_usable_cuda(name):
+    """A CUDA tensor when fastinit cannot use CUDA (CPU-only torch here, or no GPU/driver):
+    a clear RuntimeError, not a crash or a silent CPU write to device memory. The tensor is
+    a wrapper subclass on device 'cuda' (a CPU-only torch cannot make a real one)."""
+    from fastinit import _core
+
+    if _core.cuda_available():
+        pytest.skip("fastinit can use CUDA here: the refusal path is not reachable")
+    t = _tensor_on("cuda", allow_detach=True)
+    pattern = message(name, "CUDA tensor given, but fastinit has "
+                            "(no usable CUDA device|not built with CUDA)")
+    with pytest.raises(RuntimeError, match=pattern):
+        ALL_FILLS[name](t)
+
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32),
+                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+class _DLManagedTensor(ctypes.Structure):
+    _fields_ = [("dl_tensor", _DLTensor), ("manager_ctx", ctypes.c_void_p),
+                ("deleter", ctypes.c_void_p)]
+
+
+class _ForeignDLPack:
+    """The documented fake: a minimal DLPack producer (legacy "dltensor" capsule, DLPack 0.8
+    layout) for 6 float32 values that live in host memory but that it *declares* to be on
+    ``device_type`` (1 = CPU, 7 = Vulkan, 8 = Metal). fastinit accepts any ``__dlpack__``
+    producer, so this reaches the compiled core's own device check. The capsule has no
+    destructor: the structs belong to this object, which outlives the call."""
+
+    def __init__(self, device_type):
+        self.host = np.full(6, SENTINEL, np.float32)
+        self._shape = (ctypes.c_int64 * 1)(6)
+        self._managed = _DLManagedTensor()
+        t = self._managed.dl_tensor
+        t.data = self.host.ctypes.data
+        t.device = _DLDevice(device_type, 0)
+        t.ndim = 1
+        t.dtype = _DLDataType(2, 32, 1)  # kDLFloat, 32 bits, 1 lane
+        t.shape = self._shape
+        t.strides = None
+        t.byte_offset = 0
+        self.device_type = device_type
+
+    def __dlpack__(self, stream=None):
+        new = ctypes.pythonapi.PyCapsule_New
+        new.restype = ctypes.py_object
+        new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        return new(ctypes.addressof(self._managed), b"dltensor", None)
+
+    def __dlpack_device__(self):
+        return (self.device_type, 0)
+
+
+def test_dlpack_producer_on_cpu_is_filled():
+    """Positive control for the fake below: declared on the CPU, it is filled in place."""
+    x = _ForeignDLPack(1)
+    assert fastinit.uniform_(x, seed=1) is x
+    assert (x.host != SENTINEL).all() and (x.host >= 0).all() and (x.host < 1).all()
+
+
+@pytest.mark.parametrize("device_type", [7, 8], ids=["vulkan", "metal"])
+@pytest.mark.parametrize("name", RANDOM_NAMES)
+def test_dlpack_producer_on_unsupported_device(name, device_type):
+    x = _ForeignDLPack(device_type)
+    assert_rejected(x.host, RuntimeError,
+                    message(name, rf"unsupported device \(DLPack device type {device_type}\)"),
+                    lambda: RANDOM_FILLS[name][0](x, seed=1))
+
+
+@pytest.mark.parametrize("name", list(ALL_FILLS) + ["random_bits_"])
+def test_meta_tensor_is_a_no_op(name):
+    torch = _torch()
+    if name == "random_bits_":
+        if not hasattr(torch, "uint32"):
+            pytest.skip("torch has no uint32")
+        t = torch.empty(SHAPE, dtype=torch.uint32, device="meta")
+        assert fastinit.random_bits_(t, seed=1) is t
+        return
+    t = torch.empty(SHAPE, device="meta")
+    assert ALL_FILLS[name](t) is t
+    assert t.device.type == "meta" and t.shape == SHAPE
