@@ -34,7 +34,13 @@ double round_small(double x, RoundDir dir, uint32_t sign, ToDouble to_d, FromFlo
 double std_normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.7071067811865476); }
 
 bool is_narrow(DType d) { return d != DType::f64; }
-double to_compute(DType d, double x) { return is_narrow(d) ? double(float(x)) : x; }
+// Rounds to the float32 compute type; out-of-range values become +-inf explicitly (a plain
+// double -> float conversion of them is undefined behaviour, and g++ folded it away).
+double to_compute(DType d, double x) {
+  if (!is_narrow(d)) return x;
+  if (std::fabs(x) >= 3.4028235677973366e38) return std::copysign(kInf, x);  // rounds past FLT_MAX
+  return double(float(x));
+}
 
 }  // namespace
 
