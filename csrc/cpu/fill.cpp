@@ -29,7 +29,6 @@ namespace {
 constexpr int64_t kBatch = 512;    // elements per Philox batch: stays in L1
 constexpr int64_t kTile = 1 << 16; // elements per OpenMP work item
 constexpr int64_t kParallelMin = 1 << 15;
-constexpr int64_t kStreamMinBytes = 4 << 20;  // larger fills bypass the caches
 
 // Words of blocks [first, first + nblocks) into out[4 * j + lane]. The SIMD path writes whole
 // groups of 2 * kSimdBlocks blocks (out has room), except where the low counter word would
@@ -120,7 +119,7 @@ void fill_run(uint32_t* out, int64_t ostride, uint64_t g, int64_t len, const Dis
 }
 
 template <class T, class Dist, class CT>
-void fill_plan(const FillJob& job, const Dist& dist, CT lo, CT hi) {
+void fill_plan(const FillJob& job, bool streaming, const Dist& dist, CT lo, CT hi) {
   const Plan& p = job.plan;
   const int last = p.ndim - 1;
   const int64_t row_len = p.shape[last];
@@ -128,7 +127,6 @@ void fill_plan(const FillJob& job, const Dist& dist, CT lo, CT hi) {
   const int64_t tiles_per_row = (row_len + kTile - 1) / kTile;
   const int64_t tiles = rows * tiles_per_row;
   T* const base = reinterpret_cast<T*>(p.data);
-  const bool streaming = p.numel * int64_t(sizeof(T)) >= kStreamMinBytes;
 #pragma omp parallel if (p.numel >= kParallelMin && tiles > 1)
   {
 #pragma omp for schedule(static)
@@ -156,10 +154,11 @@ void fill_plan(const FillJob& job, const Dist& dist, CT lo, CT hi) {
 
 }  // namespace
 
-void fill(const FillJob& job) {
+// streaming: write rows with non-temporal stores (chosen by pages.cpp).
+void fill(const FillJob& job, bool streaming) {
   visit_job(job, [&](auto* tag, const auto& dist, auto lo, auto hi) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    fill_plan<T>(job, dist, lo, hi);
+    fill_plan<T>(job, streaming, dist, lo, hi);
   });
 }
 

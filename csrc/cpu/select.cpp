@@ -6,12 +6,13 @@
 #include <cstring>
 
 #include "../dispatch.h"
+#include "pages.h"
 
 namespace fastinit {
 namespace cpu {
-namespace avx512 { void fill(const FillJob& job); }
-namespace avx2 { void fill(const FillJob& job); }
-namespace base { void fill(const FillJob& job); }
+namespace avx512 { void fill(const FillJob& job, bool streaming); }
+namespace avx2 { void fill(const FillJob& job, bool streaming); }
+namespace base { void fill(const FillJob& job, bool streaming); }
 
 namespace {
 
@@ -42,12 +43,13 @@ Isa chosen() {
 }  // namespace
 
 void fill(const FillJob& job) {
+  const bool streaming = prepare_pages(job.plan);
   switch (chosen()) {
 #if defined(FI_HAVE_X86_ISAS)
-    case Isa::avx512: return avx512::fill(job);
-    case Isa::avx2: return avx2::fill(job);
+    case Isa::avx512: return avx512::fill(job, streaming);
+    case Isa::avx2: return avx2::fill(job, streaming);
 #endif
-    default: return base::fill(job);
+    default: return base::fill(job, streaming);
   }
 }
 
