@@ -22,7 +22,8 @@ with bound sqrt(6/fan_in), normal_ with std sqrt(2/(fan_in+fan_out))).  orthogon
 4096x4096 float32 matrix (GB/s = its bytes / time; it is dominated by the QR).
 model_construction builds nn.Embedding(32000, 4096) + 8 x nn.Linear(4096, 4096) (265.3M float32
 parameters) on the CPU with torch's default init, and again inside ``with fastinit.patch():``;
-GB/s = parameter bytes / time, allocation included, % fill against the float32 CPU reference.
+GB/s = parameter bytes / time, allocation included; its % fill is against fill_ of freshly
+allocated tensors of the same shapes (first touch of new memory costs more than the fill).
 NumPy (Generator(PCG64), single-threaded) appears where it has an equivalent.
 """
 
@@ -321,12 +322,22 @@ def build_model_patched() -> Any:
         return build_model()
 
 
+def first_touch(shapes: List[Tuple[int, ...]]) -> Callable[[], Any]:
+    """The floor under any construction: fresh tensors of these shapes, each written by fill_."""
+    return lambda: [torch.empty(s).fill_(1.0) for s in shapes]
+
+
 def measure_model(args: argparse.Namespace, ref_shape: str) -> List[Result]:
-    """model_construction on the CPU: torch default init vs fastinit patch mode."""
-    nbytes = 4 * sum(p.numel() for p in build_model().parameters())
-    times = time_rounds({"torch": build_model, "fastinit": build_model_patched}, args.repeats)
+    """model_construction on the CPU: torch default init vs fastinit patch mode; % fill against
+    fill_ of freshly allocated tensors of the same shapes (first touch), in the same rounds."""
+    shapes = [tuple(p.shape) for p in build_model().parameters()]
+    nbytes = 4 * sum(math.prod(s) for s in shapes)
+    times = time_rounds({"torch": build_model, "fastinit": build_model_patched,
+                         "fill_": first_touch(shapes)}, args.repeats)
+    fresh = times.pop("fill_")
     out = [Result(MODEL, "float32", "cpu", lib, ref_shape, nbytes, ts,
-                  "patch" if lib == "fastinit" else "default init") for lib, ts in times.items()]
+                  "patch" if lib == "fastinit" else "default init", fresh)
+           for lib, ts in times.items()]
     for r in out:
         progress(r)
     return out
@@ -402,7 +413,8 @@ def markdown(results: List[Result]) -> str:
     for (op, dtype, device), libs in cells.items():
         fi = libs.get("fastinit")
         if op == MODEL and fi is not None and "torch" in libs:
-            op += f" (patch: {fi.median_s:.2f} s vs {libs['torch'].median_s:.2f} s)"
+            op += (f" (patch: {fi.median_s:.2f} s vs {libs['torch'].median_s:.2f} s; "
+                   f"fresh fill_ {statistics.median(fi.fill_s):.2f} s)")
         elif fi is not None and fi.note:
             op += f" ({fi.note})"
         elif op.startswith("fill_"):

@@ -1,14 +1,16 @@
 // How a large CPU fill should meet its memory. A fresh torch.empty / np.empty buffer is not
 // mapped yet; its first write faults every page in, and on this class of machine the faults
 // cost more than generating the numbers (a 512 MiB fresh fill_: 0.095 s; the same memory
-// resident: 0.033 s). Two things follow:
-//  - Ask for transparent huge pages on the buffer's 2 MiB-aligned interior (512x fewer faults).
-//    numpy does this for every allocation of 4 MiB or more, torch under THP_MEM_ALLOC_ENABLE;
-//    it changes how the memory is backed, never its contents. FASTINIT_HUGEPAGES=0 turns it off.
+// resident: 0.033 s). Two levers, measured on the 2-core KVM guest of BENCHMARKS.md:
 //  - Streaming stores skip the read-for-ownership of resident memory (a resident 512 MiB
 //    constant_: 0.011 s vs 0.029 s), but a page the kernel has just zeroed sits in the cache,
 //    and streaming it out costs more than plain stores (fresh uniform_: 0.18 s vs 0.14 s).
 //    So stream only when sampled pages are already resident (mincore).
+//  - Transparent huge pages on the 2 MiB-aligned interior (512x fewer faults; numpy advises
+//    its own arrays so): 1 GiB fresh uniform_ 0.13 s vs 0.28 s when the process keeps
+//    recycling huge pages, but 0.34-1.6 s when they must come from memory the hypervisor has
+//    taken back (virtio-balloon), the usual case for a one-off model build. So it is opt-in:
+//    FASTINIT_HUGEPAGES=1. It changes how memory is backed, never its contents.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +33,7 @@ constexpr int kResidencySamples = 16;
 bool huge_pages_allowed() {
   static const bool allowed = [] {
     const char* v = std::getenv("FASTINIT_HUGEPAGES");
-    return !(v && !std::strcmp(v, "0"));
+    return v && !std::strcmp(v, "1");
   }();
   return allowed;
 }

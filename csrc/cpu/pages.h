@@ -5,7 +5,7 @@
 namespace fastinit {
 namespace cpu {
 
-// Before a fill: asks for huge pages on a large dense buffer, and returns whether the fill
+// Before a fill: asks for huge pages on a large dense buffer (FASTINIT_HUGEPAGES=1), and returns whether the fill
 // should use streaming (non-temporal) stores: large, and its pages already resident.
 bool prepare_pages(const Plan& plan);
 
