@@ -6,13 +6,15 @@
 
 Each measurement runs in its own subprocess (so its peak RSS is its own): first a plain write
 of the same number of bytes in the same chunk size from one prefilled buffer, fsync at the end
-(the disk's rate), then ``fastinit.checkpoint`` (generate + write + fsync + rename). Files are
-deleted afterwards. Needs free disk of the checkpoint size plus 10 %.
+(the disk's rate), then ``fastinit.checkpoint`` (generate + write + fsync + rename), then, with
+transformers installed, ``fastinit.checkpoint_module`` on the same model built on meta by
+transformers. Files are deleted after each. Needs free disk of the checkpoint size plus 10 %.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -55,6 +57,23 @@ def child_checkpoint(cfg_path: str, out: str, dtype: str, chunk: int, workers: i
                       "rss_after_import_mb": base}))
 
 
+def child_module(cfg_path: str, out: str, dtype: str, workers: int) -> None:
+    """The same model built on meta by transformers, written by fastinit.checkpoint_module."""
+    import fastinit  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
+
+    with open(cfg_path, encoding="utf-8") as f:
+        config = transformers.LlamaConfig(**json.load(f))
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(config)
+    base = _rss_mb()
+    t0 = time.perf_counter()
+    fastinit.checkpoint_module(model, out, dtype=dtype, seed=0, workers=workers, progress=False)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(),
+                      "rss_after_import_mb": base}))
+
+
 def run(args: list) -> dict:
     r = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
                        check=True)
@@ -76,6 +95,8 @@ def main() -> int:
         kind, *rest = a.child
         if kind == "plain":
             child_plain(rest[0], int(rest[1]), int(rest[2]))
+        elif kind == "module":
+            child_module(rest[0], rest[1], rest[2], int(rest[3]))
         else:
             child_checkpoint(rest[0], rest[1], rest[2], int(rest[3]), int(rest[4]))
         return 0
@@ -107,6 +128,11 @@ def main() -> int:
         os.unlink(os.path.join(root, "plain.bin"))
         ckpt = run(["--child", "ckpt", cfg_path, os.path.join(root, "ck"), a.dtype, str(chunk),
                     str(a.workers)])
+        shutil.rmtree(os.path.join(root, "ck"))
+        module = None
+        if importlib.util.find_spec("transformers") is not None:
+            module = run(["--child", "module", cfg_path, os.path.join(root, "mod"), a.dtype,
+                          "2"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
     gb = total / 1e9
@@ -117,6 +143,12 @@ def main() -> int:
           f"{plain['rss_mb']:13.0f}")
     print(f"{'fastinit.checkpoint':24s}{ckpt['seconds']:9.2f}{gb / ckpt['seconds']:8.2f}"
           f"{ckpt['rss_mb']:13.0f}   (after importing torch: {ckpt['rss_after_import_mb']:.0f} MB)")
+    if module is not None:
+        print(f"{'checkpoint(meta model)':24s}{module['seconds']:9.2f}"
+              f"{gb / module['seconds']:8.2f}{module['rss_mb']:13.0f}   (after building it on "
+              f"meta: {module['rss_after_import_mb']:.0f} MB)")
+    else:
+        print("checkpoint(meta model): skipped (transformers is not installed)")
     print(f"checkpoint / plain write rate: {plain['seconds'] / ckpt['seconds']:.2f}")
     return 0
 

@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import fastinit  # noqa: E402
+from fastinit import _safetensors_out as writer_mod  # noqa: E402
 from fastinit import checkpoints as ck  # noqa: E402
 from fastinit.cli import main  # noqa: E402
 
@@ -126,7 +127,7 @@ def test_safetensors_reads_it(tmp_path):
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
 def test_failure_leaves_nothing_complete(tmp_path, monkeypatch, exc):
     calls = []
-    real = ck._pwrite
+    real = writer_mod._pwrite
 
     def flaky(fd, data, off):
         calls.append(1)
@@ -134,7 +135,7 @@ def test_failure_leaves_nothing_complete(tmp_path, monkeypatch, exc):
             raise exc("injected")
         return real(fd, data, off)
 
-    monkeypatch.setattr(ck, "_pwrite", flaky)
+    monkeypatch.setattr(writer_mod, "_pwrite", flaky)
     with pytest.raises(exc):
         fastinit.checkpoint(CONFIG, tmp_path, max_shard_size="40KB", chunk_bytes=2000,
                             workers=2, progress=False)
@@ -166,3 +167,18 @@ def test_specs_shapes():
     assert s["model.layers.1.self_attn.k_proj.bias"] == (32,)
     assert s["model.layers.0.mlp.down_proj.weight"] == (64, 96)
     assert ck.parse_size("5GB") == 5 * 10**9 and ck.parse_size("1GiB") == 2**30
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
+    assert main(["checkpoint", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "fastinit checkpoint: error:" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hidden_size": 8}')
+    assert main(["checkpoint", str(bad), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "lacks intermediate_size" in capsys.readouterr().err
+    assert main(["checkpoint", str(bad), "--out", str(tmp_path / "o"), "--chunk-mb", "0"]) == 2
+    assert "--chunk-mb" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path)]) == 2
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="workers must be"):
+        fastinit.checkpoint(CONFIG, tmp_path / "o", workers=0)

@@ -50,6 +50,7 @@ from .streams import stream_of
 from .module_init import init_dtensor_, init_module
 from .deferred import materialize
 from .checkpoints import checkpoint, verify
+from .module_checkpoint import checkpoint_module
 # --- end whole models and checkpoints ---------------------------------------------------------
 # --- seeing initialization: diagnostics and LSUV (torch imported on first use) ----------------
 from .diagnose import diagnose
@@ -100,6 +101,7 @@ __all__ = [
     "init_dtensor_",
     "materialize",
     "checkpoint",
+    "checkpoint_module",
     "verify",
     # end whole models and checkpoints
     "delta_orthogonal_",

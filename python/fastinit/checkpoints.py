@@ -25,13 +25,14 @@ import os
 import random
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
+from ._safetensors_out import Entry, Progress, ShardedWriter, parse_size, plan_shards
 from .streams import _resolving, stream_of
 
-_pwrite = os.pwrite  # module attribute: tests inject failures here
+_REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+             "vocab_size")
 _DTYPES = {"float32": ("F32", 4), "bfloat16": ("BF16", 2), "float16": ("F16", 2)}
 
 
@@ -52,6 +53,10 @@ class Spec:
 def llama_specs(config: Dict[str, Any]) -> List[Spec]:
     """LlamaForCausalLM's parameters (names, shapes, inits) for a transformers config dict."""
     c = config
+    missing = [k for k in _REQUIRED if k not in c]
+    if missing:
+        raise ValueError(f"fastinit.checkpoint: the config lacks {', '.join(missing)} (a Llama "
+                         f"config needs {', '.join(_REQUIRED)})")
     hidden, inter, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
     heads = c["num_attention_heads"]
     kv = c.get("num_key_value_heads") or heads
@@ -83,48 +88,6 @@ def llama_specs(config: Dict[str, Any]) -> List[Spec]:
     if not c.get("tie_word_embeddings", False):
         specs.append(Spec("lm_head.weight", (vocab, hidden), "normal", std))
     return specs
-
-
-def parse_size(size: Union[int, str]) -> int:
-    """'5GB' -> 5 * 10**9, '2GiB' -> 2 * 2**30 (as transformers), ints as they are."""
-    if isinstance(size, int):
-        return size
-    s = size.strip().upper()
-    for suffix, mult in (("GIB", 2**30), ("MIB", 2**20), ("KIB", 2**10), ("GB", 10**9),
-                         ("MB", 10**6), ("KB", 10**3), ("B", 1)):
-        if s.endswith(suffix):
-            return int(float(s[: -len(suffix)]) * mult)
-    return int(s)
-
-
-def plan_shards(specs: List[Spec], itemsize: int, max_shard: int) -> List[List[Spec]]:
-    """Tensors in model order, a new shard whenever the next would pass ``max_shard`` bytes."""
-    shards: List[List[Spec]] = [[]]
-    size = 0
-    for s in specs:
-        n = s.numel * itemsize
-        if shards[-1] and size + n > max_shard:
-            shards.append([])
-            size = 0
-        shards[-1].append(s)
-        size += n
-    return shards
-
-
-def header_bytes(specs: List[Spec], dtype: str, metadata: Dict[str, str]) -> Tuple[bytes, Dict[str, Tuple[int, int]]]:
-    """The safetensors header (length + JSON padded to 8 bytes) and each tensor's data range."""
-    code, itemsize = _DTYPES[dtype]
-    head: Dict[str, Any] = {"__metadata__": metadata}
-    offsets: Dict[str, Tuple[int, int]] = {}
-    pos = 0
-    for s in specs:
-        end = pos + s.numel * itemsize
-        head[s.name] = {"dtype": code, "shape": list(s.shape), "data_offsets": [pos, end]}
-        offsets[s.name] = (pos, end)
-        pos = end
-    text = json.dumps(head, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-(8 + len(text)) % 8)
-    return len(text).to_bytes(8, "little") + text, offsets
 
 
 def _blocks(spec: Spec, itemsize: int, chunk_bytes: int) -> Iterator[Tuple[int, int]]:
@@ -160,57 +123,6 @@ def make_block(spec: Spec, r0: int, r1: int, dtype: str, seed: int, out: Any = N
     return t
 
 
-class Progress:
-    """bytes done / total, rate and ETA on stderr, redrawn at most every 0.25 s."""
-
-    def __init__(self, total: int, enabled: bool, label: str = "") -> None:
-        self.total, self.enabled, self.label = total, enabled, label
-        self.done = 0
-        self.start = time.perf_counter()
-        self._last = 0.0
-        self._lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self.done += n
-            now = time.perf_counter()
-            if self.enabled and (now - self._last > 0.25 or self.done >= self.total):
-                self._last = now
-                self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        el = max(now - self.start, 1e-9)
-        rate = self.done / el
-        frac = self.done / self.total if self.total else 1.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-        sys.stderr.write(f"\r{self.label}[{bar}] {self.done / 1e9:6.2f}/{self.total / 1e9:.2f} GB"
-                         f" {rate / 1e9:5.2f} GB/s ETA {eta:5.0f}s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self._draw(time.perf_counter())
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-def _write_all(fd: int, data: Any, offset: int) -> None:
-    mv = memoryview(data).cast("B")
-    while len(mv):
-        n = _pwrite(fd, mv, offset)
-        mv, offset = mv[n:], offset + n
-
-
-def _atomic_text(path: str, text: str) -> None:
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".partial")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, Any]:
     if isinstance(config, dict):
         return dict(config)
@@ -221,71 +133,65 @@ def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, An
         return json.load(f)
 
 
-def checkpoint(config: Union[str, os.PathLike, Dict[str, Any]], out_dir: Union[str, os.PathLike],
-               dtype: str = "bfloat16", seed: int = 0, max_shard_size: Union[int, str] = "5GB",
-               *, chunk_bytes: int = 64 << 20, workers: int = 4,
+def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bfloat16",
+               seed: int = 0, max_shard_size: Union[int, str] = "5GB", *,
+               chunk_bytes: int = 64 << 20, workers: int = 4,
                progress: Optional[bool] = None) -> Dict[str, Any]:
     """Write a LlamaForCausalLM checkpoint of ``config`` (a dict, a config.json path or a
-    directory holding one) to ``out_dir``; returns the index dict. See the module docstring."""
+    directory holding one) to ``out_dir``; returns the index dict. See the module docstring.
+    ``config`` may also be a ``torch.nn.Module`` built on the meta device: then
+    :func:`fastinit.module_checkpoint.checkpoint_module` writes it (any architecture)."""
     import torch  # noqa: PLC0415
 
     from ._seeds import check_seed  # noqa: PLC0415
 
-    torch_uint8 = torch.uint8
+    if isinstance(config, torch.nn.Module):
+        from .module_checkpoint import checkpoint_module  # noqa: PLC0415
+
+        return checkpoint_module(config, out_dir, dtype=dtype, seed=seed,
+                                 max_shard_size=max_shard_size, workers=min(workers, 2),
+                                 progress=progress)
     if dtype not in _DTYPES:
         raise ValueError(f"fastinit.checkpoint: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"fastinit.checkpoint: workers must be an int >= 1, got {workers!r}")
+    if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        raise ValueError(f"fastinit.checkpoint: chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
     seed = check_seed(seed, "checkpoint")
     cfg = load_config(config)
     cfg.setdefault("architectures", ["LlamaForCausalLM"])
     cfg.setdefault("model_type", "llama")
     cfg["torch_dtype"] = dtype
     out = os.fspath(out_dir)
-    os.makedirs(out, exist_ok=True)
     itemsize = _DTYPES[dtype][1]
     specs = llama_specs(cfg)
-    shards = plan_shards(specs, itemsize, parse_size(max_shard_size))
-    n = len(shards)
-    names = [f"model-{k + 1:05d}-of-{n:05d}.safetensors" for k in range(n)]
+    by_name = {sp.name: sp for sp in specs}
+    shards = plan_shards([Entry(sp.name, sp.shape, dtype) for sp in specs],
+                         parse_size(max_shard_size))
     meta = {"format": "pt", "fastinit_seed": str(seed), "fastinit_dtype": dtype,
             "fastinit_stream": "sha256(name)[:8] little-endian"}
-    total = sum(s.numel for s in specs) * itemsize
-    bar = Progress(total, sys.stderr.isatty() if progress is None else progress, "fastinit ")
-    temps: List[str] = []
-    fds: List[int] = []
     stop = threading.Event()
     local = threading.local()
+    # one reusable buffer per worker, big enough for a chunk or the widest single row
+    buf_bytes = max([chunk_bytes] + [_row_bytes(sp, dtype) for sp in specs])
 
-    def job(fd: int, base: int, spec: Spec, r0: int, r1: int) -> None:
+    def job(writer: ShardedWriter, spec: Spec, r0: int, r1: int) -> None:
         if stop.is_set():
             return
         buf = getattr(local, "buf", None)
         if buf is None:
-            buf = local.buf = torch.empty(chunk_bytes_eff, dtype=torch_uint8)
+            buf = local.buf = torch.empty(buf_bytes, dtype=torch.uint8)
         t = make_block(spec, r0, r1, dtype, seed, buf)
-        nbytes = t.numel() * itemsize
-        _write_all(fd, t.reshape(-1).view(torch_uint8).numpy(), base + _row_off(spec, r0))
-        bar.add(nbytes)
+        writer.write(spec.name, t.reshape(-1).view(torch.uint8).numpy(), r0 * _row_bytes(spec, dtype))
+        bar.add(t.numel() * itemsize)
 
-    def _row_off(spec: Spec, r0: int) -> int:
-        return r0 * (math.prod(spec.shape[1:]) if len(spec.shape) > 1 else 1) * itemsize
-
-    chunk_bytes_eff = max([chunk_bytes] + [
-        (math.prod(s.shape[1:]) if len(s.shape) > 1 else s.numel) * itemsize for s in specs])
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = []
-            for name, shard in zip(names, shards):
-                tmp = os.path.join(out, "." + name + ".partial")
-                temps.append(tmp)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                fds.append(fd)
-                head, offsets = header_bytes(shard, dtype, meta)
-                os.ftruncate(fd, len(head) + sum(s.numel for s in shard) * itemsize)
-                _write_all(fd, head, 0)
-                for spec in shard:
-                    for r0, r1 in _blocks(spec, itemsize, chunk_bytes):
-                        futures.append(pool.submit(job, fd, len(head) + offsets[spec.name][0],
-                                                   spec, r0, r1))
+    with ShardedWriter(out, shards, meta) as writer:
+        bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
+                       "fastinit ")
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(job, writer, by_name[e.name], r0, r1)
+                       for shard in shards for e in shard
+                       for r0, r1 in _blocks(by_name[e.name], itemsize, chunk_bytes)]
             try:
                 for f in futures:
                     f.result()
@@ -294,46 +200,9 @@ def checkpoint(config: Union[str, os.PathLike, Dict[str, Any]], out_dir: Union[s
                 for f in futures:
                     f.cancel()
                 raise
-        for fd in fds:
-            os.fsync(fd)
-        for fd in fds:
-            os.close(fd)
-        fds.clear()
-        for tmp, name in zip(temps, names):
-            os.replace(tmp, os.path.join(out, name))
-        temps.clear()
+        index = writer.commit(json.dumps(cfg, indent=2) + "\n")
         bar.close()
-        index = {"metadata": {"total_size": total},
-                 "weight_map": {s.name: names[k] for k, shard in enumerate(shards) for s in shard}}
-        _atomic_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=2) + "\n")
-        _atomic_text(os.path.join(out, "model.safetensors.index.json"),
-                     json.dumps(index, indent=2) + "\n")
-        _fsync_dir(out)
         return index
-    finally:
-        for fd in fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        for tmp in temps:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _row_bytes(spec: Spec, dtype: str) -> int:

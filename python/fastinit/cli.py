@@ -14,23 +14,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     c = sub.add_parser("checkpoint", help="write a LlamaForCausalLM safetensors checkpoint")
     c.add_argument("config", help="transformers config.json (or a directory holding one)")
     c.add_argument("--out", required=True, help="output directory")
-    c.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--max-shard-size", default="5GB")
-    c.add_argument("--workers", type=int, default=4)
-    c.add_argument("--chunk-mb", type=int, default=64)
+    c.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
+                   help="dtype of every tensor (default: bfloat16)")
+    c.add_argument("--seed", type=int, default=0, help="the key of every stream (default: 0)")
+    c.add_argument("--max-shard-size", default="5GB",
+                   help="largest file, as transformers spells it: 5GB, 500MB, 2GiB (default: 5GB)")
+    c.add_argument("--workers", type=int, default=4,
+                   help="threads generating and writing chunks (default: 4)")
+    c.add_argument("--chunk-mb", type=int, default=64,
+                   help="rows generated per step, in MiB; memory is about one chunk per worker "
+                        "(default: 64)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     v = sub.add_parser("verify", help="recompute a checkpoint's tensors and compare")
-    v.add_argument("dir")
+    v.add_argument("dir", help="a directory written by 'fastinit checkpoint'")
     v.add_argument("--seed", type=int, default=None, help="default: the seed in the files")
     v.add_argument("--sample", type=int, default=None, help="check N random row blocks")
-    v.add_argument("--quiet", action="store_true")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, TypeError, OSError) as e:  # bad input, missing file, full disk
+        print(f"fastinit {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
+
+def _run(args: argparse.Namespace) -> int:
     from .checkpoints import checkpoint, verify  # noqa: PLC0415
 
     t0 = time.perf_counter()
     if args.command == "checkpoint":
+        if args.chunk_mb < 1:
+            raise ValueError(f"--chunk-mb must be >= 1, got {args.chunk_mb}")
         index = checkpoint(args.config, args.out, dtype=args.dtype, seed=args.seed,
                            max_shard_size=args.max_shard_size, workers=args.workers,
                            chunk_bytes=args.chunk_mb << 20, progress=not args.quiet)
@@ -46,7 +60,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"verify: {'OK' if not bad else f'{len(bad)} mismatch(es)'} "
           f"({time.perf_counter() - t0:.1f} s)")
     return 1 if bad else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

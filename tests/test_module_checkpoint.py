@@ -1,0 +1,150 @@
+"""fastinit.checkpoint(meta model): any architecture, group by group, equal to eager init_module."""
+
+import json
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+safetensors_torch = pytest.importorskip("safetensors.torch")
+import fastinit  # noqa: E402
+from fastinit import _safetensors_out as writer_mod  # noqa: E402
+
+nn = torch.nn
+SEED = 7
+
+
+class Net(nn.Module):
+    """Embedding, norms with buffers, attention whose own init also sets a child's bias,
+    convolution, and a head tied to the embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.body = nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.BatchNorm1d(32),
+                                  nn.Linear(32, 16))
+        self.attn = nn.MultiheadAttention(16, 4)
+        self.conv = nn.Conv1d(16, 8, 3)
+        self.head = nn.Linear(16, 50, bias=False)
+        self.head.weight = self.emb.weight
+
+
+def load_dir(d):
+    index = json.loads((d / "model.safetensors.index.json").read_text())
+    out = {}
+    for f in set(index["weight_map"].values()):
+        out.update(safetensors_torch.load_file(str(d / f)))
+    assert set(out) == set(index["weight_map"])
+    return out
+
+
+def eager(build, dtype=None):
+    torch.manual_seed(0)
+    m = build()
+    if dtype is not None:
+        m = m.to(dtype)
+    fastinit.init_module(m, seed=SEED)
+    return m.state_dict()
+
+
+@pytest.mark.parametrize("group_bytes", [1 << 30, 4000, 1], ids=["whole", "groups", "per-module"])
+def test_equals_eager_init_module(tmp_path, group_bytes):
+    with torch.device("meta"):
+        model = Net()
+    index = fastinit.checkpoint_module(model, tmp_path, seed=SEED,
+                                                         group_bytes=group_bytes, progress=False)
+    got = load_dir(tmp_path)
+    want = eager(Net)
+    assert set(got) == set(want) - {"head.weight"}, "a tied weight is written once, first name"
+    for k, v in got.items():
+        assert v.dtype == want[k].dtype and torch.equal(v, want[k]), k
+    assert index["metadata"]["total_size"] == sum(v.numel() * v.element_size() for v in got.values())
+    # the caller's model is left as it was: on meta, float32, still tied
+    assert all(t.device.type == "meta" and t.dtype in (torch.float32, torch.int64)
+               for t in model.state_dict().values())
+    assert model.head.weight is model.emb.weight
+
+
+def test_dtype_and_the_checkpoint_entry_point(tmp_path):
+    with torch.device("meta"):
+        model = Net()
+    fastinit.checkpoint(model, tmp_path, dtype="bfloat16", seed=SEED, progress=False)
+    got, want = load_dir(tmp_path), eager(Net, torch.bfloat16)
+    for k, v in got.items():
+        assert torch.equal(v, want[k]), k
+    assert got["emb.weight"].dtype == torch.bfloat16
+    assert got["body.2.num_batches_tracked"].dtype == torch.int64
+
+
+def test_llama_meta_model_equals_config_checkpoint_and_loads(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120,
+              "tie_word_embeddings": True, "initializer_range": 0.02}
+    fastinit.checkpoint(config, tmp_path / "cfg", seed=3, progress=False)
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    fastinit.checkpoint(model, tmp_path / "mod", seed=3, max_shard_size="40KB", progress=False)
+    a, b = load_dir(tmp_path / "cfg"), load_dir(tmp_path / "mod")
+    assert set(a) == set(b)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert len(set(json.loads((tmp_path / "mod" / "model.safetensors.index.json").read_text())
+                   ["weight_map"].values())) > 1
+    loaded, info = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "mod",
+                                                                 output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert loaded.dtype == torch.bfloat16
+
+
+class Uninitialized(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = nn.Parameter(torch.empty(4))  # no init code ever writes it
+
+
+@pytest.mark.parametrize("make, exc, text", [
+    (lambda: Net(), ValueError, "must be built on the meta device"),
+    (lambda: "not a module", TypeError, "expected a torch.nn.Module"),
+])
+def test_bad_models(tmp_path, make, exc, text):
+    with pytest.raises(exc, match=text):
+        fastinit.checkpoint_module(make(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_untouched_parameter_is_an_error_and_leaves_nothing(tmp_path):
+    with torch.device("meta"):
+        model = Uninitialized()
+    with pytest.raises(ValueError, match="no init reached scale"):
+        fastinit.checkpoint(model, tmp_path, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_dtype(tmp_path):
+    with torch.device("meta"):
+        model = Net()
+    for bad in ("float12", "int32", torch.int8):
+        with pytest.raises(ValueError, match="dtype"):
+            fastinit.checkpoint(model, tmp_path, dtype=bad, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+    real = writer_mod._pwrite
+
+    def flaky(fd, data, off):
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError(28, "No space left on device")
+        return real(fd, data, off)
+
+    monkeypatch.setattr(writer_mod, "_pwrite", flaky)
+    with torch.device("meta"):
+        model = Net()
+    with pytest.raises(OSError, match="No space"):
+        fastinit.checkpoint_module(model, tmp_path, group_bytes=4000,
+                                                     progress=False)
+    assert os.listdir(tmp_path) == []
