@@ -167,9 +167,11 @@ void fill(const TensorView& v, const FillRequest& r) {
     if (!cuda::available())
       throw DeviceError(tagged(r.fn, "CUDA tensor given, but no usable CUDA device (" +
                                          std::string("fastinit.cuda_available() is False)")));
+    if (r.check_only) return;
     cuda::fill(job, v.device_index, r.cuda_stream);
     return;
   }
+  if (r.check_only) return;
   cpu::fill(job);
 }
 

@@ -16,6 +16,7 @@ struct FillRequest {
   std::vector<int64_t> global_offset; // empty: zeros
   uint64_t index_offset = 0;          // added to every logical index (random_bits_)
   void* cuda_stream = nullptr;        // cudaStream_t to launch on (CUDA targets)
+  bool check_only = false;            // validate and plan, write nothing
 };
 
 // Fills `view` in place. Throws ValueError / DTypeError / DeviceError, before touching memory.

@@ -251,3 +251,40 @@ def test_keyed_by_resolver(torch_rng):
         seeded = fastinit.normal_(_np(), seed=5)
     assert_bits_equal(mine, reference, "resolver (99, 1) vs global generator stream 1")
     assert_bits_equal(seeded, fastinit.normal_(_np(), seed=5), "seed= inside keyed_by")
+
+
+# --- bad input leaves every generator where it was ------------------------------------------
+
+@pytest.mark.parametrize("name", FILL_NAMES)
+def test_placement_error_does_not_advance_a_generator(name, torch_rng):
+    torch = torch_rng
+    fill, params = FILLS[name]
+    t = torch.empty(4, 4)
+    bad = {"global_shape": [3, 4]}  # the tensor does not fit in the whole
+    g = torch.Generator().manual_seed(5)
+    before = g.get_state().clone()
+    with pytest.raises(ValueError):
+        fill(t, *params, generator=g, **bad)
+    assert torch.equal(g.get_state(), before), "torch.Generator advanced by a failed fill"
+    torch.manual_seed(1)
+    default_before = torch.get_rng_state().clone()
+    with pytest.raises(ValueError):
+        fill(t, *params, **bad)
+    assert torch.equal(torch.get_rng_state(), default_before), "default generator advanced"
+    rng = np.random.default_rng(3)
+    np_before = rng.bit_generator.state
+    with pytest.raises(ValueError):
+        fill(np.empty((4, 4), np.float32), *params, generator=rng, **bad)
+    assert rng.bit_generator.state == np_before, "numpy Generator advanced by a failed fill"
+
+
+def test_meta_tensors_check_seed_arguments():
+    torch = _torch()
+    meta = torch.empty(3, device="meta")
+    with pytest.raises(ValueError, match=r"seed must be in \[-2\*\*63, 2\*\*64\)"):
+        fastinit.normal_(meta, seed=1 << 64)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        fastinit.uniform_(meta, seed=1.5)
+    with pytest.raises(ValueError, match="not both"):
+        fastinit.trunc_normal_(meta, seed=1, generator=torch.Generator())
+    assert fastinit.normal_(meta, seed=1) is meta

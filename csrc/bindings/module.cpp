@@ -16,7 +16,7 @@ namespace {
 void fill_py(py::handle target, const std::string& fn, int kind, std::vector<double> params,
              uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
              std::vector<int64_t> global_offset, uint64_t index_offset, int dtype_override,
-             uintptr_t cuda_stream) {
+             uintptr_t cuda_stream, bool check_only) {
   BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
   FillRequest req;
   req.fn = fn.c_str();
@@ -28,6 +28,7 @@ void fill_py(py::handle target, const std::string& fn, int kind, std::vector<dou
   req.global_offset = std::move(global_offset);
   req.index_offset = index_offset;
   req.cuda_stream = reinterpret_cast<void*>(cuda_stream);
+  req.check_only = check_only;
   py::gil_scoped_release nogil;
   fill(bound.view, req);
 }
@@ -69,7 +70,8 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("fill", &fill_py, py::arg("target"), py::arg("fn"), py::arg("kind"), py::arg("params"),
         py::arg("key"), py::arg("stream"), py::arg("global_shape"), py::arg("global_offset"),
-        py::arg("index_offset") = 0, py::arg("dtype_override") = -1, py::arg("cuda_stream") = 0);
+        py::arg("index_offset") = 0, py::arg("dtype_override") = -1, py::arg("cuda_stream") = 0,
+        py::arg("check_only") = false);
   m.def("philox4x32_10", &philox_py, py::arg("counters"), py::arg("keys"));
   m.def("cpu_isa", &cpu::isa_name);
   m.def("set_num_threads", &cpu::set_num_threads);

@@ -58,11 +58,21 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
           global_shape: Shape, global_offset: Shape, random: bool = True) -> T:
     target = prepare(t, fn)
     shape, offset = _placement(fn, t, global_shape, global_offset)
+    if random and seed is not None:  # checked also where nothing is filled (meta tensors)
+        if generator is not None:
+            raise ValueError(f"fastinit.{fn}: pass seed= or generator=, not both")
+        check_seed(seed, fn)
     if target is None:
         return t
-    key, stream = key_and_stream(fn, seed, generator, target.is_torch, t) if random else (0, 0)
-    _core.fill(target.obj, fn, kind, params, key, stream, shape, offset,
-               dtype_override=target.dtype_override, cuda_stream=target.cuda_stream)
+
+    def run(key: int, stream: int, check_only: bool = False) -> None:
+        _core.fill(target.obj, fn, kind, params, key, stream, shape, offset,
+                   dtype_override=target.dtype_override, cuda_stream=target.cuda_stream,
+                   check_only=check_only)
+
+    if random and seed is None:
+        run(0, 0, check_only=True)  # bad input must not advance the generator it draws from
+    run(*(key_and_stream(fn, seed, generator, target.is_torch, t) if random else (0, 0)))
     mark_modified(t)
     return t
 
