@@ -148,3 +148,27 @@ def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
         fastinit.checkpoint_module(model, tmp_path, group_bytes=4000,
                                                      progress=False)
     assert os.listdir(tmp_path) == []
+
+
+def test_verify_module(tmp_path):
+    with torch.device("meta"):
+        model = Net()
+    fastinit.checkpoint(model, tmp_path, dtype="bfloat16", seed=SEED, max_shard_size="4KB",
+                        progress=False)
+    assert fastinit.verify_module(model, tmp_path, group_bytes=3000) == []
+    wrong_seed = fastinit.verify_module(model, tmp_path, seed=SEED + 1)
+    assert "emb.weight: differs" in wrong_seed and "body.1.weight: differs" not in wrong_seed
+    index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    shard = tmp_path / index["weight_map"]["conv.weight"]
+    raw = bytearray(shard.read_bytes())
+    raw[-1] ^= 0x01  # the last tensor of that shard
+    shard.write_bytes(bytes(raw))
+    last = [k for k, f in index["weight_map"].items() if f == shard.name][-1]
+    assert fastinit.verify_module(model, tmp_path) == [f"{last}: differs"]
+    with torch.device("meta"):
+        other = Net()
+        other.conv = nn.Conv1d(16, 8, 5)
+        other.extra = nn.Linear(2, 2)
+    problems = fastinit.verify_module(other, tmp_path)
+    assert "extra.weight: missing" in problems
+    assert any(p.startswith("conv.weight: BF16 [8, 16, 3] in the file") for p in problems)

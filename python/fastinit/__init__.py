@@ -50,7 +50,7 @@ from .streams import stream_of
 from .module_init import init_dtensor_, init_module
 from .deferred import materialize
 from .checkpoints import checkpoint, verify
-from .module_checkpoint import checkpoint_module
+from .module_checkpoint import checkpoint_module, verify_module
 # --- end whole models and checkpoints ---------------------------------------------------------
 # --- seeing initialization: diagnostics and LSUV (torch imported on first use) ----------------
 from .diagnose import diagnose
@@ -103,6 +103,7 @@ __all__ = [
     "checkpoint",
     "checkpoint_module",
     "verify",
+    "verify_module",
     # end whole models and checkpoints
     "delta_orthogonal_",
     "glorot_normal_",

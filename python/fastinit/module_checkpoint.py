@@ -1,14 +1,10 @@
-"""``checkpoint_module``: a model built on the meta device -> sharded safetensors, group by group.
+"""Checkpoints of any model built on the meta device: ``checkpoint_module``, ``verify_module``.
 
-Any architecture: the values are the ones :func:`fastinit.init_module` gives the eagerly built
-model (its ``reset_parameters`` / transformers ``_init_weights``, name-keyed), bit for bit, but
-the model never exists in memory as a whole. The module tree is cut into groups of at most
-``group_bytes`` (whole subtrees where they fit; a module's own tensors alone otherwise; modules
-sharing a tied parameter always together). For each group, in model order: its modules get
-real, uninitialized memory (``to_empty``), the init code of those modules and of their
-ancestors runs in the eager order (fills of tensors still on meta are no-ops), the group's
-tensors go to the writer thread, and, once written, back to meta. Generation of one group
-overlaps the writing of the previous one; peak memory is about two groups.
+The values are the ones :func:`fastinit.init_module` gives the eagerly built model (its
+``reset_parameters`` / transformers ``_init_weights``, name-keyed), bit for bit, but the
+model never exists in memory as a whole: :mod:`fastinit._module_groups` makes it real a group
+of modules at a time (about two groups of ``group_bytes`` in memory), and each group's
+tensors are written (or, to verify, compared with the files) while the next group is made.
 
 Written: the ``state_dict`` entries (persistent buffers included), a tied parameter once,
 under its first name (as ``save_pretrained`` does). A tensor no init reached would hold
@@ -21,93 +17,16 @@ import copy
 import json
 import os
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Set, Tuple, Union
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._safetensors_out import DTYPE_CODES, Entry, Progress, ShardedWriter, parse_size, plan_shards
-from .module_init import _init_calls, _Tracker, _untouched, named_tensors, tracing
-from .streams import NameKeys, _resolving, storage_key
-
-Unit = Tuple[str, bool]  # (module name, whole subtree?)
+from ._module_groups import run_groups
+from .module_init import named_tensors
 
 
 def _dtype_name(dtype: Any) -> str:
     return str(dtype).replace("torch.", "")
-
-
-def _units(model: Any, sizes: Dict[str, int], group_bytes: int) -> List[Unit]:
-    """Subtrees that fit ``group_bytes`` whole; bigger ones split into own tensors + children."""
-    out: List[Unit] = []
-
-    def visit(name: str, module: Any) -> None:
-        children = list(module.named_children())
-        subtree = sum(v for k, v in sizes.items() if _inside(k, name))
-        if subtree <= group_bytes or not children:
-            out.append((name, True))
-            return
-        if any(True for _ in module.parameters(recurse=False)) or \
-                any(True for _ in module.buffers(recurse=False)):
-            out.append((name, False))
-        for child, sub in children:
-            visit(f"{name}.{child}" if name else child, sub)
-
-    visit("", model)
-    return out
-
-
-def _inside(module_name: str, root: str) -> bool:
-    return root == "" or module_name == root or module_name.startswith(root + ".")
-
-
-def _groups(units: List[Unit], sizes: Dict[str, int],
-            ties: List[List[str]], group_bytes: int) -> List[List[Unit]]:
-    """Consecutive units packed up to ``group_bytes``; groups sharing a tie merged."""
-    def holds(unit: Unit, module_name: str) -> bool:
-        return _inside(module_name, unit[0]) if unit[1] else module_name == unit[0]
-
-    groups: List[List[Unit]] = []
-    size = 0
-    for u in units:
-        n = sum(v for k, v in sizes.items() if holds(u, k))
-        if groups and size + n <= group_bytes:
-            groups[-1].append(u)
-            size += n
-        else:
-            groups.append([u])
-            size = n
-    for tie in ties:  # put every owner of a tied parameter in the first owner's group
-        owners = [n.rpartition(".")[0] for n in tie]
-        where = [next(i for i, g in enumerate(groups) if any(holds(u, o) for u in g))
-                 for o in owners]
-        first = min(where)
-        for i in sorted(set(where) - {first}, reverse=True):
-            groups[first] += groups.pop(i)
-    return groups
-
-
-class _Arena:
-    """Reusable memory for one group in flight. Fresh pages cost more to fault in than the
-    fills cost (docs/api.md), so each group's tensors are carved out of one of two buffers
-    that stay resident; each tensor still gets a storage of its own (streams are keyed by
-    storage)."""
-
-    def __init__(self, nbytes: int) -> None:
-        import numpy as np  # noqa: PLC0415
-
-        self.buf = np.empty(nbytes, np.uint8)
-        self.pos = 0
-
-    def take(self, t: Any) -> Any:
-        import torch  # noqa: PLC0415
-
-        n = t.numel() * t.element_size()
-        out = torch.from_numpy(self.buf[self.pos:self.pos + n]).view(t.dtype).view(t.shape)
-        self.pos += _aligned(n)
-        return out
-
-
-def _aligned(n: int) -> int:
-    return (n + 63) // 64 * 64
 
 
 def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any = None,
@@ -118,65 +37,93 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
     safetensors in ``out_dir``, its floating tensors in ``dtype`` (default: as they are), with
     the values ``init_module(eager model, seed)`` gives. Returns the index dict. With a
     transformers ``model.config``, ``config.json`` is written too."""
-    import torch  # noqa: PLC0415
-
     from ._seeds import check_seed  # noqa: PLC0415
-    from .patch import patch  # noqa: PLC0415
 
     seed = check_seed(seed, "checkpoint")
-    work = _meta_copy(model, dtype)
-    named = named_tensors(work)  # a tied parameter once, first name
-    keep = [k for k in work.state_dict(keep_vars=True) if k in named]
+    work = _meta_copy(model, dtype, "fastinit.checkpoint")
+    named, keep = _kept(work)
     entries = [Entry(k, tuple(named[k].shape), _dtype_name(named[k].dtype)) for k in keep]
-    plan = _Plan(work, named, group_bytes)
-    keys = NameKeys(seed, named)
-    tracker = _Tracker(keys, {})
     meta = {"format": "pt", "fastinit_seed": str(seed), "fastinit_source": type(model).__name__}
-    arenas = [_Arena(plan.slot_bytes), _Arena(plan.slot_bytes)]
     with ShardedWriter(os.fspath(out_dir), plan_shards(entries, parse_size(max_shard_size)),
                        meta) as writer, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
                        "fastinit ")
-        pending: List[Tuple[List[Unit], List[Future], List[Any]]] = []
-
-        def finish() -> None:
-            group, futures, storages = pending.pop(0)
-            for f in futures:
-                f.result()
-            for k in storages:  # drop the references: the arena is reused
-                keys.by_storage.pop(k, None)
-            plan.place(group, lambda t: torch.empty_like(t, device="meta"))
-
-        with patch(), tracing(tracker), _resolving(keys), torch.no_grad():
-            for i, group in enumerate(plan.groups):
-                arena = arenas[i % 2]
-                arena.pos = 0
-                now = plan.place(group, arena.take)
-                for k, t in now.items():
-                    keys.by_storage[storage_key(t)] = (k, t)
-                plan.run_inits(group, keys)
-                left = set(_untouched(now, tracker.touched, False, "checkpoint")) & set(keep)
-                if left:
-                    raise ValueError(f"fastinit.checkpoint: no init reached "
-                                     f"{', '.join(sorted(left)[:8])}; their values would be "
-                                     f"arbitrary")
-                futures = [pool.submit(_write, writer, bar, k, now[k]) for k in keep if k in now]
-                pending.append((group, futures, [storage_key(t) for t in now.values()]))
-                del now
-                if len(pending) > 1:  # one group is written while the next one is made
-                    finish()
-            while pending:
-                finish()
+        run_groups(work, named, keep, seed, group_bytes, pool,
+                    lambda k, t: _write(writer, bar, k, t), "fastinit.checkpoint")
         index = writer.commit(_config_text(model, dtype))
         bar.close()
         return index
 
 
-def _meta_copy(model: Any, dtype: Any) -> Any:
+def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
+                  *, group_bytes: int = 256 << 20, workers: int = 2) -> List[str]:
+    """Recompute every tensor of a checkpoint that :func:`checkpoint_module` wrote from
+    ``model`` (the same meta model) and compare bytes. ``seed=None``: the seed stored in the
+    files. Returns the problems (``name: differs`` / ``missing`` / ``unexpected`` / shape or
+    dtype), empty when the checkpoint is exactly what the model and seed give."""
+    from ._seeds import check_seed  # noqa: PLC0415
+    from .checkpoints import read_header  # noqa: PLC0415
+
+    fn = "fastinit.verify_module"
+    out = os.fspath(out_dir)
+    with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
+        files = sorted(set(json.load(f)["weight_map"].values()))
+    stored: Dict[str, Tuple[str, int, Dict[str, Any]]] = {}  # name -> (path, offset, entry)
+    seeds = set()
+    for fname in files:
+        path = os.path.join(out, fname)
+        head, start = read_header(path)
+        seeds.add(head.get("__metadata__", {}).get("fastinit_seed"))
+        for k, e in head.items():
+            if k != "__metadata__":
+                stored[k] = (path, start + e["data_offsets"][0], e)
+    if seed is None:
+        if len(seeds) != 1 or None in seeds:
+            raise ValueError(f"{fn}: the files hold no single fastinit_seed; pass seed=")
+        seed = int(seeds.pop())
+    seed = check_seed(seed, "verify_module")
+    codes = {e["dtype"] for _, _, e in stored.values()} & {"F64", "F32", "BF16", "F16"}
+    by_code = {v[0]: k for k, v in DTYPE_CODES.items()}
+    dtype = by_code[codes.pop()] if len(codes) == 1 else None
+    work = _meta_copy(model, dtype, fn)
+    named, keep = _kept(work)
+    bad = [f"{k}: unexpected" for k in stored if k not in named] + \
+          [f"{k}: missing" for k in keep if k not in stored]
+    for k in keep:
+        if k in stored:
+            e = stored[k][2]
+            want = (DTYPE_CODES[_dtype_name(named[k].dtype)][0], list(named[k].shape))
+            if (e["dtype"], e["shape"]) != want:
+                bad.append(f"{k}: {e['dtype']} {e['shape']} in the file, {want[0]} {want[1]} "
+                           f"in the model")
+    check = [k for k in keep if k in stored and not any(b.startswith(k + ":") for b in bad)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        run_groups(work, named, check, seed, group_bytes, pool,
+                    lambda k, t: _compare(stored[k][0], stored[k][1], k, t, bad), fn)
+    return bad
+
+
+def _kept(work: Any) -> Tuple[Dict[str, Any], List[str]]:
+    """Every tensor by name (a tied one once), and the state_dict names among them."""
+    named = named_tensors(work)
+    return named, [k for k in work.state_dict(keep_vars=True) if k in named]
+
+
+def _compare(path: str, offset: int, name: str, t: Any, bad: List[str]) -> None:
+    import torch  # noqa: PLC0415
+
+    want = t.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        got = f.read(want.nbytes)
+    if got != want.tobytes():
+        bad.append(f"{name}: differs")
+
+
+def _meta_copy(model: Any, dtype: Any, fn: str) -> Any:
     """A deep copy of the meta model, floating tensors in ``dtype``; errors for bad input."""
     import torch  # noqa: PLC0415
 
-    fn = "fastinit.checkpoint"
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{fn}: expected a torch.nn.Module, got {type(model).__name__}")
     for n, t in named_tensors(model).items():
@@ -195,55 +142,6 @@ def _meta_copy(model: Any, dtype: Any) -> Any:
         raise ValueError(f"{fn}: dtype must be a floating dtype safetensors holds, got {dtype!r}")
     work = copy.deepcopy(model)
     return work.to(dtype=dtype) if dtype is not None else work
-
-
-class _Plan:
-    """The groups of a meta model, and how to give a group memory and run its inits."""
-
-    def __init__(self, work: Any, named: Dict[str, Any], group_bytes: int) -> None:
-        from .deferred import _ties  # noqa: PLC0415
-
-        self.work = work
-        self.ties = _ties(work)
-        self.modules = dict(work.named_modules())
-        sizes: Dict[str, int] = {}  # owner module -> bytes of its tensors
-        for k, t in named.items():
-            owner = k.rpartition(".")[0]
-            sizes[owner] = sizes.get(owner, 0) + t.numel() * t.element_size()
-        self.groups = _groups(_units(work, sizes, group_bytes), sizes, self.ties, group_bytes)
-        # _apply visits each module's own tensors, a tied one once per owner
-        self.slot_bytes = max(sum(_aligned(t.numel() * t.element_size())
-                                  for m in self.members(g) for t in self._own(m))
-                              for g in self.groups)
-
-    def _own(self, name: str) -> List[Any]:
-        m = self.modules[name]
-        return [t for t in m._parameters.values() if t is not None] + \
-            [t for t in m._buffers.values() if t is not None]
-
-    def members(self, group: List[Unit]) -> Set[str]:
-        return {m for m in self.modules for (root, whole) in group
-                if (_inside(m, root) if whole else m == root)}
-
-    def place(self, group: List[Unit], make: Any) -> Dict[str, Any]:
-        """Every tensor of the group replaced by ``make(t)`` (ties kept); name -> tensor."""
-        from .deferred import _retie  # noqa: PLC0415
-
-        mine = self.members(group)
-        for root, whole in group:
-            self.modules[root]._apply(make, recurse=whole)
-        _retie(self.work, [t for t in self.ties if all(n.rpartition(".")[0] in mine for n in t)])
-        return {k: t for k, t in named_tensors(self.work).items()
-                if k.rpartition(".")[0] in mine}
-
-    def run_inits(self, group: List[Unit], keys: NameKeys) -> None:
-        """The init code of the group's modules and their ancestors, in eager order."""
-        mine = self.members(group)
-        run = mine | {a for m in mine for a in self.modules if _inside(m, a)}
-        for where, init in _init_calls(self.work, ""):
-            if where in run:
-                keys.enter_module(where)
-                init()
 
 
 def _write(writer: ShardedWriter, bar: Progress, name: str, t: Any) -> None:
@@ -269,4 +167,4 @@ def _config_text(model: Any, dtype: Any) -> Optional[str]:
     return json.dumps(d, indent=2, sort_keys=True, default=str) + "\n"
 
 
-__all__ = ["checkpoint_module"]
+__all__ = ["checkpoint_module", "verify_module"]

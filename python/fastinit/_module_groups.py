@@ -1,0 +1,189 @@
+"""How a meta model is made real a group at a time (for fastinit.module_checkpoint).
+
+The module tree is cut into groups of at most ``group_bytes``: whole subtrees where they fit,
+a module's own tensors alone otherwise, modules sharing a tied parameter always together. For
+each group, in model order, its modules get memory from one of two reused buffers
+(``_Arena``), the init code of those modules and of their ancestors runs in eager order (fills
+of tensors still on meta are no-ops), and a job is submitted for each of its tensors; once
+those jobs are done the group goes back to meta. One group's jobs run while the next group is
+made, so memory is about two groups.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Set, Tuple
+
+from .module_init import _init_calls, _Tracker, _untouched, named_tensors, tracing
+from .streams import NameKeys, _resolving, storage_key
+
+Unit = Tuple[str, bool]  # (module name, whole subtree?)
+
+
+def _units(model: Any, sizes: Dict[str, int], group_bytes: int) -> List[Unit]:
+    """Subtrees that fit ``group_bytes`` whole; bigger ones split into own tensors + children."""
+    out: List[Unit] = []
+
+    def visit(name: str, module: Any) -> None:
+        children = list(module.named_children())
+        subtree = sum(v for k, v in sizes.items() if _inside(k, name))
+        if subtree <= group_bytes or not children:
+            out.append((name, True))
+            return
+        if any(True for _ in module.parameters(recurse=False)) or \
+                any(True for _ in module.buffers(recurse=False)):
+            out.append((name, False))
+        for child, sub in children:
+            visit(f"{name}.{child}" if name else child, sub)
+
+    visit("", model)
+    return out
+
+
+def _inside(module_name: str, root: str) -> bool:
+    return root == "" or module_name == root or module_name.startswith(root + ".")
+
+
+def _groups(units: List[Unit], sizes: Dict[str, int],
+            ties: List[List[str]], group_bytes: int) -> List[List[Unit]]:
+    """Consecutive units packed up to ``group_bytes``; groups sharing a tie merged."""
+    def holds(unit: Unit, module_name: str) -> bool:
+        return _inside(module_name, unit[0]) if unit[1] else module_name == unit[0]
+
+    groups: List[List[Unit]] = []
+    size = 0
+    for u in units:
+        n = sum(v for k, v in sizes.items() if holds(u, k))
+        if groups and size + n <= group_bytes:
+            groups[-1].append(u)
+            size += n
+        else:
+            groups.append([u])
+            size = n
+    for tie in ties:  # put every owner of a tied parameter in the first owner's group
+        owners = [n.rpartition(".")[0] for n in tie]
+        where = [next(i for i, g in enumerate(groups) if any(holds(u, o) for u in g))
+                 for o in owners]
+        first = min(where)
+        for i in sorted(set(where) - {first}, reverse=True):
+            groups[first] += groups.pop(i)
+    return groups
+
+
+class _Arena:
+    """Reusable memory for one group in flight. Fresh pages cost more to fault in than the
+    fills cost (docs/api.md), so each group's tensors are carved out of one of two buffers
+    that stay resident; each tensor still gets a storage of its own (streams are keyed by
+    storage)."""
+
+    def __init__(self, nbytes: int) -> None:
+        import numpy as np  # noqa: PLC0415
+
+        self.buf = np.empty(nbytes, np.uint8)
+        self.pos = 0
+
+    def take(self, t: Any) -> Any:
+        import torch  # noqa: PLC0415
+
+        n = t.numel() * t.element_size()
+        out = torch.from_numpy(self.buf[self.pos:self.pos + n]).view(t.dtype).view(t.shape)
+        self.pos += _aligned(n)
+        return out
+
+
+def _aligned(n: int) -> int:
+    return (n + 63) // 64 * 64
+
+
+class _Plan:
+    """The groups of a meta model, and how to give a group memory and run its inits."""
+
+    def __init__(self, work: Any, named: Dict[str, Any], group_bytes: int) -> None:
+        from .deferred import _ties  # noqa: PLC0415
+
+        self.work = work
+        self.ties = _ties(work)
+        self.modules = dict(work.named_modules())
+        sizes: Dict[str, int] = {}  # owner module -> bytes of its tensors
+        for k, t in named.items():
+            owner = k.rpartition(".")[0]
+            sizes[owner] = sizes.get(owner, 0) + t.numel() * t.element_size()
+        self.groups = _groups(_units(work, sizes, group_bytes), sizes, self.ties, group_bytes)
+        # _apply visits each module's own tensors, a tied one once per owner
+        self.slot_bytes = max(sum(_aligned(t.numel() * t.element_size())
+                                  for m in self.members(g) for t in self._own(m))
+                              for g in self.groups)
+
+    def _own(self, name: str) -> List[Any]:
+        m = self.modules[name]
+        return [t for t in m._parameters.values() if t is not None] + \
+            [t for t in m._buffers.values() if t is not None]
+
+    def members(self, group: List[Unit]) -> Set[str]:
+        return {m for m in self.modules for (root, whole) in group
+                if (_inside(m, root) if whole else m == root)}
+
+    def place(self, group: List[Unit], make: Any) -> Dict[str, Any]:
+        """Every tensor of the group replaced by ``make(t)`` (ties kept); name -> tensor."""
+        from .deferred import _retie  # noqa: PLC0415
+
+        mine = self.members(group)
+        for root, whole in group:
+            self.modules[root]._apply(make, recurse=whole)
+        _retie(self.work, [t for t in self.ties if all(n.rpartition(".")[0] in mine for n in t)])
+        return {k: t for k, t in named_tensors(self.work).items()
+                if k.rpartition(".")[0] in mine}
+
+    def run_inits(self, group: List[Unit], keys: NameKeys) -> None:
+        """The init code of the group's modules and their ancestors, in eager order."""
+        mine = self.members(group)
+        run = mine | {a for m in mine for a in self.modules if _inside(m, a)}
+        for where, init in _init_calls(self.work, ""):
+            if where in run:
+                keys.enter_module(where)
+                init()
+
+
+def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
+                group_bytes: int, pool: ThreadPoolExecutor, job: Callable[[str, Any], None],
+                fn: str) -> None:
+    """Give each group memory, run its inits, and submit ``job(name, tensor)`` for its tensors
+    in ``keep``; a group's memory goes back once its jobs are done, one group in flight."""
+    import torch  # noqa: PLC0415
+
+    from .patch import patch  # noqa: PLC0415
+
+    plan = _Plan(work, named, group_bytes)
+    keys = NameKeys(seed, named)
+    tracker = _Tracker(keys, {})
+    arenas = [_Arena(plan.slot_bytes), _Arena(plan.slot_bytes)]
+    pending: List[Tuple[List[Unit], List[Future], List[Any]]] = []
+    wanted = set(keep)
+
+    def finish() -> None:
+        group, futures, storages = pending.pop(0)
+        for f in futures:
+            f.result()
+        for k in storages:  # drop the references: the arena is reused
+            keys.by_storage.pop(k, None)
+        plan.place(group, lambda t: torch.empty_like(t, device="meta"))
+
+    with patch(), tracing(tracker), _resolving(keys), torch.no_grad():
+        for i, group in enumerate(plan.groups):
+            arena = arenas[i % 2]
+            arena.pos = 0
+            now = plan.place(group, arena.take)
+            for k, t in now.items():
+                keys.by_storage[storage_key(t)] = (k, t)
+            plan.run_inits(group, keys)
+            left = set(_untouched(now, tracker.touched, False, "checkpoint")) & wanted
+            if left:
+                raise ValueError(f"{fn}: no init reached {', '.join(sorted(left)[:8])}; their "
+                                 f"values would be arbitrary")
+            futures = [pool.submit(job, k, now[k]) for k in keep if k in now]
+            pending.append((group, futures, [storage_key(t) for t in now.values()]))
+            del now
+            if len(pending) > 1:  # one group's jobs run while the next one is made
+                finish()
+        while pending:
+            finish()
