@@ -188,3 +188,13 @@ def test_shipped_example_config_is_the_7b_shape():
     path = os.path.join(os.path.dirname(__file__), "..", "examples", "configs", "llama-2-7b.json")
     specs = ck.llama_specs(ck.load_config(path))
     assert sum(s.numel for s in specs) == 6_738_415_616  # Llama-2-7B's parameter count
+
+
+@pytest.mark.parametrize("size", ["abc", "0", "-1GB", "inf GB", "GB"])
+def test_bad_max_shard_size(tmp_path, capsys, size):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(CONFIG))
+    assert main(["checkpoint", str(cfg), "--out", str(tmp_path / "o"), "--quiet",
+                 f"--max-shard-size={size}"]) == 2
+    assert "max_shard_size must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -41,16 +41,27 @@ class Entry(NamedTuple):
         return math.prod(self.shape) * DTYPE_CODES[self.dtype][1]
 
 
-def parse_size(size: Union[int, str]) -> int:
+def parse_size(size: Union[int, str], fn: str = "fastinit.checkpoint") -> int:
     """'5GB' -> 5 * 10**9, '2GiB' -> 2 * 2**30 (as transformers), ints as they are."""
-    if isinstance(size, int):
-        return size
-    s = size.strip().upper()
-    for suffix, mult in (("GIB", 2**30), ("MIB", 2**20), ("KIB", 2**10), ("GB", 10**9),
-                         ("MB", 10**6), ("KB", 10**3), ("B", 1)):
-        if s.endswith(suffix):
-            return int(float(s[: -len(suffix)]) * mult)
-    return int(s)
+    value = None
+    if isinstance(size, int) and not isinstance(size, bool):
+        value = size
+    elif isinstance(size, str):
+        s = size.strip().upper()
+        mult = 1
+        for suffix, m in (("GIB", 2**30), ("MIB", 2**20), ("KIB", 2**10), ("GB", 10**9),
+                          ("MB", 10**6), ("KB", 10**3), ("B", 1)):
+            if s.endswith(suffix):
+                s, mult = s[: -len(suffix)].strip(), m
+                break
+        try:
+            value = int(float(s) * mult)
+        except (ValueError, OverflowError):
+            value = None
+    if value is None or value < 1:
+        raise ValueError(f"{fn}: max_shard_size must be a positive number of bytes or a size such as "
+                         f"'5GB' or '500MiB', got {size!r}")
+    return value
 
 
 def plan_shards(entries: Sequence[Entry], max_shard: int) -> List[List[Entry]]:

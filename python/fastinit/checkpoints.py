@@ -149,7 +149,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
         from .module_checkpoint import checkpoint_module  # noqa: PLC0415
 
         return checkpoint_module(config, out_dir, dtype=dtype, seed=seed,
-                                 max_shard_size=max_shard_size, workers=min(workers, 2),
+                                 max_shard_size=max_shard_size, workers=workers,
                                  progress=progress)
     if dtype not in _DTYPES:
         raise ValueError(f"fastinit.checkpoint: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
