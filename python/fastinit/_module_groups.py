@@ -145,8 +145,8 @@ class _Plan:
 
 
 def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
-                group_bytes: int, pool: ThreadPoolExecutor, job: Callable[[str, Any], None],
-                fn: str) -> None:
+               group_bytes: int, pool: ThreadPoolExecutor, job: Callable[[str, Any], None],
+               fn: str) -> None:
     """Give each group memory, run its inits, and submit ``job(name, tensor)`` for its tensors
     in ``keep``; a group's memory goes back once its jobs are done, one group in flight."""
     import torch  # noqa: PLC0415

@@ -49,7 +49,7 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
         bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
                        "fastinit ")
         run_groups(work, named, keep, seed, group_bytes, pool,
-                    lambda k, t: _write(writer, bar, k, t), "fastinit.checkpoint")
+                   lambda k, t: _write(writer, bar, k, t), "fastinit.checkpoint")
         index = writer.commit(_config_text(model, dtype))
         bar.close()
         return index
@@ -99,7 +99,7 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     check = [k for k in keep if k in stored and not any(b.startswith(k + ":") for b in bad)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         run_groups(work, named, check, seed, group_bytes, pool,
-                    lambda k, t: _compare(stored[k][0], stored[k][1], k, t, bad), fn)
+                   lambda k, t: _compare(stored[k][0], stored[k][1], k, t, bad), fn)
     return bad
 
 
