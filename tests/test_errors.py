@@ -213,6 +213,19 @@ def test_sparse_torch_tensor_is_rejected_clearly():
     assert torch.equal(t.to_dense(), before)
 
 
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "constant_"])
+def test_negated_torch_view_is_rejected(name):
+    """A neg-bit view's memory holds the negated values: a fill would come out negated."""
+    torch = _torch()
+    base = torch.full(SHAPE, SENTINEL)
+    view = torch._neg_view(base)
+    fn = {"constant_": lambda t: fastinit.constant_(t, 0.5)}.get(
+        name, lambda t: getattr(fastinit, name)(t, seed=1))
+    with pytest.raises(ValueError, match=message(name, "negated view")):
+        fn(view)
+    assert torch.all(base == SENTINEL)
+
+
 # --------------------------------------------------------------------------------------------
 # Distribution parameters
 # --------------------------------------------------------------------------------------------

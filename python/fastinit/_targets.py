@@ -95,6 +95,9 @@ def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:
         raise RuntimeError(
             f"fastinit.{fn}: device '{t.device.type}' is not supported (cpu and cuda are)"
         )
+    if t.is_neg():  # its memory holds the negated values: a fill there would come out negated
+        raise ValueError(f"fastinit.{fn}: the target is a negated view (neg bit set); fill the "
+                         f"tensor it views, or t.resolve_neg()")
     alias = t.detach()
     override = -1
     if dtype_name(t).startswith("float8"):
