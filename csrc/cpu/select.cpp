@@ -1,7 +1,9 @@
 // Chooses the CPU kernel build for this processor at run time (never -march=native), and
 // owns the thread count. Every build computes the same bits; only the vector width differs.
 #include <omp.h>
+#include <pthread.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -10,9 +12,9 @@
 
 namespace fastinit {
 namespace cpu {
-namespace avx512 { void fill(const FillJob& job, bool streaming); }
-namespace avx2 { void fill(const FillJob& job, bool streaming); }
-namespace base { void fill(const FillJob& job, bool streaming); }
+namespace avx512 { void fill(const FillJob& job, bool streaming, bool parallel); }
+namespace avx2 { void fill(const FillJob& job, bool streaming, bool parallel); }
+namespace base { void fill(const FillJob& job, bool streaming, bool parallel); }
 
 namespace {
 
@@ -40,16 +42,26 @@ Isa chosen() {
   return isa;
 }
 
+// libgomp cannot start a thread team in a child forked after the parent ran one (the child
+// waits forever for pool threads that were not copied), and fork after init is common
+// (DataLoader workers, multiprocessing). So a forked child fills on its own thread only.
+std::atomic<bool> g_forked_child{false};
+void on_fork_child() { g_forked_child.store(true, std::memory_order_relaxed); }
+const bool g_fork_handler = [] { return pthread_atfork(nullptr, nullptr, on_fork_child) == 0; }();
+
+bool threads_allowed() { return !g_forked_child.load(std::memory_order_relaxed); }
+
 }  // namespace
 
 void fill(const FillJob& job) {
   const bool streaming = prepare_pages(job.plan);
+  const bool parallel = threads_allowed();
   switch (chosen()) {
 #if defined(FI_HAVE_X86_ISAS)
-    case Isa::avx512: return avx512::fill(job, streaming);
-    case Isa::avx2: return avx2::fill(job, streaming);
+    case Isa::avx512: return avx512::fill(job, streaming, parallel);
+    case Isa::avx2: return avx2::fill(job, streaming, parallel);
 #endif
-    default: return base::fill(job, streaming);
+    default: return base::fill(job, streaming, parallel);
   }
 }
 
@@ -65,7 +77,7 @@ const char* isa_name() {
 }
 
 void set_num_threads(int n) { omp_set_num_threads(n); }
-int get_num_threads() { return omp_get_max_threads(); }
+int get_num_threads() { return threads_allowed() ? omp_get_max_threads() : 1; }
 
 }  // namespace cpu
 }  // namespace fastinit
