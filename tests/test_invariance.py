@@ -221,6 +221,8 @@ ROUNDING_CASES = [
     pytest.param("uniform", (-3.0, 2.0), id="uniform-neg3-2"),
     pytest.param("normal", (0.0, 1.0), id="normal"),
     pytest.param("normal", (0.5, 0.02), id="normal-std0.02"),
+    # float16 subnormals (below 6.1e-5) and their ties: the hardware conversion's hard cases
+    pytest.param("normal", (0.0, 1e-5), id="normal-std1e-5"),
     pytest.param("trunc_normal", (0.0, 1.0, -2.0, 2.0), id="trunc-2sigma"),
     pytest.param("trunc_normal", (0.0, 0.02, -2.0, 2.0), id="trunc-std0.02"),
     pytest.param("trunc_normal", (0.0, 1.0, 5.0, 6.0), id="trunc-5-6"),

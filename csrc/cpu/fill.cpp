@@ -13,6 +13,7 @@
 #include "../visit.h"
 #include "normal_simd.h"
 #include "philox_simd.h"
+#include "store_run.h"
 #include "stream_store.h"
 
 #ifndef FI_ISA
@@ -90,10 +91,10 @@ void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist
     T* o = out + pos * ostride;
     if (ostride == 1 && streaming) {
       alignas(64) T stored[kBatch];
-      for (int64_t j = 0; j < n; ++j) store(stored + j, min_f(max_f(vals[j], lo), hi));
+      store_run(stored, vals, n, lo, hi);
       stream_copy(o, stored, size_t(n) * sizeof(T));
     } else if (ostride == 1) {
-      for (int64_t j = 0; j < n; ++j) store(o + j, min_f(max_f(vals[j], lo), hi));
+      store_run(o, vals, n, lo, hi);
     } else {
       for (int64_t j = 0; j < n; ++j) store(o + j * ostride, min_f(max_f(vals[j], lo), hi));
     }
