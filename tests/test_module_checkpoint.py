@@ -172,3 +172,22 @@ def test_verify_module(tmp_path):
     problems = fastinit.verify_module(other, tmp_path)
     assert "extra.weight: missing" in problems
     assert any(p.startswith("conv.weight: BF16 [8, 16, 3] in the file") for p in problems)
+
+
+def test_mistral_config_equals_its_meta_model_and_other_types_are_refused(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120,
+              "tie_word_embeddings": False, "initializer_range": 0.02}
+    fastinit.checkpoint(dict(config, model_type="mistral"), tmp_path / "cfg", seed=3,
+                        progress=False)
+    with torch.device("meta"):
+        model = transformers.MistralForCausalLM(transformers.MistralConfig(**config))
+    fastinit.checkpoint(model, tmp_path / "mod", seed=3, progress=False)
+    a, b = load_dir(tmp_path / "cfg"), load_dir(tmp_path / "mod")
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "cfg")
+    assert type(loaded).__name__ == "MistralForCausalLM"
+    with pytest.raises(ValueError, match="model_type 'gpt2' is not supported"):
+        fastinit.checkpoint(dict(config, model_type="gpt2"), tmp_path / "gpt2", progress=False)
+    assert not (tmp_path / "gpt2").exists()

@@ -33,6 +33,9 @@ from .streams import _resolving, stream_of
 
 _REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
              "vocab_size")
+# model types whose parameters are LlamaForCausalLM's, names and inits (checked against
+# transformers' own classes built on meta, tests/test_module_checkpoint.py)
+_ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}
 _DTYPES = {"float32": ("F32", 4), "bfloat16": ("BF16", 2), "float16": ("F16", 2)}
 
 
@@ -159,8 +162,13 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
         raise ValueError(f"fastinit.checkpoint: chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
     seed = check_seed(seed, "checkpoint")
     cfg = load_config(config)
-    cfg.setdefault("architectures", ["LlamaForCausalLM"])
-    cfg.setdefault("model_type", "llama")
+    model_type = cfg.setdefault("model_type", "llama")
+    if model_type not in _ARCHITECTURES:
+        raise ValueError(f"fastinit.checkpoint: a config of model_type {model_type!r} is not "
+                         f"supported (config files: {', '.join(_ARCHITECTURES)}); for another "
+                         f"architecture build the model on the meta device and pass it: "
+                         f"fastinit.checkpoint(model, out_dir)")
+    cfg.setdefault("architectures", [_ARCHITECTURES[model_type]])
     cfg["torch_dtype"] = dtype
     out = os.fspath(out_dir)
     itemsize = _DTYPES[dtype][1]
