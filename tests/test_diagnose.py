@@ -170,3 +170,14 @@ def test_plot_without_matplotlib(monkeypatch, tmp_path) -> None:
 def test_thresholds_are_documented_constants() -> None:
     assert VANISHING_RATIO == 1e-2 and EXPLODING_RATIO == 1e2
     assert SATURATED_FRACTION == 0.5 and DEAD_FRACTION == 0.9
+
+
+def test_non_scalar_loss_is_a_clear_error() -> None:
+    model = nn.Sequential(nn.Linear(3, 2))
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"^fastinit\.diagnose: loss_fn must return a scalar"):
+        fastinit.diagnose(model, torch.randn(4, 3), loss_fn=lambda out: out)
+    with pytest.raises(ValueError, match="got float"):
+        fastinit.diagnose(model, torch.randn(4, 3), loss_fn=lambda out: 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(p.grad is None for p in model.parameters())

@@ -131,3 +131,5 @@ def test_argument_errors() -> None:
         fastinit.lsuv_(nn.Linear(2, 2), torch.zeros(1, 2), target_std=0.0)
     with pytest.raises(ValueError, match="max_iters"):
         fastinit.lsuv_(nn.Linear(2, 2), torch.zeros(1, 2), max_iters=-1)
+    with pytest.raises(ValueError, match="no Linear or Conv layer"):
+        fastinit.lsuv_(nn.Sequential(nn.ReLU()), torch.zeros(1, 2))

@@ -174,6 +174,10 @@ def diagnose(model: Any, batch: Any, loss_fn: Optional[Callable[[Any], Any]] = N
             out = _call(model, batch)
             if loss_fn is not None:
                 loss = loss_fn(out)
+                if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                    got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+                    raise ValueError(f"fastinit.diagnose: loss_fn must return a scalar tensor "
+                                     f"(one element, with a graph to the model), got {got}")
                 loss_value = float(loss.detach())
                 _gradients(torch, loss, rows, outputs)
     finally:

@@ -101,6 +101,8 @@ def lsuv_(model: Any, batch: Any, *, target_std: float = 1.0, tol: float = 0.1,
         raise ValueError(f"fastinit.lsuv_: max_iters must be an int >= 0, got {max_iters!r}")
     kinds = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
     layers: Dict[Any, str] = {m: n for n, m in model.named_modules() if isinstance(m, kinds)}
+    if not layers:
+        raise ValueError("fastinit.lsuv_: the model has no Linear or Conv layer to initialize")
     modes = {m: m.training for m in model.modules()}
     order: List[Any] = []
     stats: Dict[str, Tuple[float, float]] = {}
