@@ -103,6 +103,8 @@ print(advised(int(sys.argv[1])), advised((1 << 20) - 1))
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc")
+@pytest.mark.skipif(not os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"),
+                    reason="kernel without transparent huge pages")
 @pytest.mark.parametrize("setting, expected", [(None, "False False"), ("0", "False False"),
                                                ("1", "True False")])
 def test_huge_page_advice_only_when_asked_and_large(setting, expected):
