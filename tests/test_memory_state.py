@@ -1,6 +1,6 @@
-"""Values do not depend on the state of the memory a large fill writes. A fill of 4 MiB or more
-streams its stores only when sampled pages are already resident, and asks for huge pages on a
-dense buffer under FASTINIT_HUGEPAGES=1 (csrc/cpu/pages.cpp); fresh, resident, half-resident
+"""Values do not depend on the state of the memory a large fill writes. A fill larger than its
+cache share streams its stores only when sampled pages are already resident, and one of 4 MiB
+or more asks for huge pages on a dense buffer under FASTINIT_HUGEPAGES=1 (csrc/cpu/pages.cpp); fresh, resident, half-resident
 and strided buffers, with and without huge pages, must all give the contract's bits.
 """
 
@@ -18,8 +18,9 @@ from fastinit import _reference
 from conftest import DEFAULT_PARAMS, KINDS, assert_bits_equal, fill
 
 SEED = 0x0DDB_A11
-# Above glibc's largest mmap threshold (32 MiB), so np.empty maps pages nobody has touched.
-N = (40 << 20) // 4 + 5
+# Above glibc's largest mmap threshold (32 MiB), so np.empty maps pages nobody has touched, and
+# above the largest streaming threshold (64 MiB), so resident buffers take the streaming path.
+N = (72 << 20) // 4 + 5
 
 
 def _sampled_reference(kind, n, stride=1):
@@ -46,7 +47,7 @@ def test_fresh_resident_and_half_resident_buffers_agree(kind):
 @pytest.mark.parametrize("kind", ["uniform", "normal"])
 def test_large_strided_view_is_filled_and_its_gaps_kept(kind):
     base = np.full(2 * N, 7.0, np.float32)
-    view = base[::2]  # 40 MiB of elements over an 80 MiB span: not dense, no page advice
+    view = base[::2]  # 72 MiB of elements over a 144 MiB span: not dense, no page advice
     fill(kind, view, DEFAULT_PARAMS[kind], seed=SEED)
     assert np.all(base[1::2] == 7.0), "the gaps between strided elements were written"
     idx, want = _sampled_reference(kind, N)
@@ -115,5 +116,5 @@ def test_huge_page_advice_only_when_asked_and_large(setting, expected):
     proc = subprocess.run([sys.executable, "-c", _ADVICE_PROBE, str(N)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    # (40 MiB dense fill advised?, just-under-4 MiB fill advised?)
+    # (72 MiB dense fill advised?, just-under-4 MiB fill advised?)
     assert proc.stdout.split() == expected.split(), f"FASTINIT_HUGEPAGES={setting}"

@@ -5,8 +5,9 @@
 namespace fastinit {
 namespace cpu {
 
-// Before a fill: asks for huge pages on a large dense buffer (FASTINIT_HUGEPAGES=1), and returns whether the fill
-// should use streaming (non-temporal) stores: large, and its pages already resident.
+// Before a fill: asks for huge pages on a large dense buffer (FASTINIT_HUGEPAGES=1), and
+// returns whether the fill should use streaming (non-temporal) stores: larger than its cache
+// share, and its pages already resident.
 bool prepare_pages(const Plan& plan);
 
 }  // namespace cpu
