@@ -45,7 +45,9 @@ Isa chosen() {
 
 // libgomp cannot start a thread team in a child forked after the parent ran one (the child
 // waits forever for pool threads that were not copied), and fork after init is common
-// (DataLoader workers, multiprocessing). So a forked child fills on its own thread only.
+// (DataLoader workers, multiprocessing). Whether the parent ran one is unknowable here: with
+// torch imported first, this module shares torch's libgomp, and torch's parallel ops start the
+// pool. So every forked child fills on its own thread only.
 std::atomic<bool> g_forked_child{false};
 void on_fork_child() { g_forked_child.store(true, std::memory_order_relaxed); }
 const bool g_fork_handler = [] { return pthread_atfork(nullptr, nullptr, on_fork_child) == 0; }();
