@@ -266,3 +266,18 @@ def test_numpy_and_torch_targets_agree(kind, dtype):
     fill(kind, a, DEFAULT_PARAMS[kind], seed=SEED)
     fill(kind, t, DEFAULT_PARAMS[kind], seed=SEED)
     assert_bits_equal(t, a, f"{kind} {dtype}: torch vs numpy")
+
+
+def test_set_num_threads_reaches_every_python_thread(restore_threads):
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = (1 << 20) + 3
+    fastinit.set_num_threads(1)
+    with ThreadPoolExecutor(2) as pool:
+        seen = list(pool.map(lambda _: fastinit.get_num_threads(), range(4)))
+        filled = pool.submit(_fill_with_threads, 1, "normal",
+                             lambda: empty_target("numpy", "float32", (n,))).result()
+    assert seen == [1] * 4, "set_num_threads in one thread must hold in the others"
+    fastinit.set_num_threads(2)
+    two = _fill_with_threads(2, "normal", lambda: empty_target("numpy", "float32", (n,)))
+    assert_bits_equal(filled, two, "normal from a worker thread with 1 thread vs main with 2")

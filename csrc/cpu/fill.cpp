@@ -120,7 +120,7 @@ void fill_run(uint32_t* out, int64_t ostride, uint64_t g, int64_t len, const Dis
 }
 
 template <class T, class Dist, class CT>
-void fill_plan(const FillJob& job, bool streaming, bool parallel, const Dist& dist, CT lo,
+void fill_plan(const FillJob& job, bool streaming, int threads, const Dist& dist, CT lo,
                CT hi) {
   const Plan& p = job.plan;
   const int last = p.ndim - 1;
@@ -129,7 +129,7 @@ void fill_plan(const FillJob& job, bool streaming, bool parallel, const Dist& di
   const int64_t tiles_per_row = (row_len + kTile - 1) / kTile;
   const int64_t tiles = rows * tiles_per_row;
   T* const base = reinterpret_cast<T*>(p.data);
-#pragma omp parallel if (parallel && p.numel >= kParallelMin && tiles > 1)
+#pragma omp parallel num_threads(threads) if (threads > 1 && p.numel >= kParallelMin && tiles > 1)
   {
 #pragma omp for schedule(static)
   for (int64_t t = 0; t < tiles; ++t) {
@@ -156,12 +156,12 @@ void fill_plan(const FillJob& job, bool streaming, bool parallel, const Dist& di
 
 }  // namespace
 
-// streaming: write rows with non-temporal stores (chosen by pages.cpp); parallel: false in a
-// forked child, where libgomp cannot start a team (select.cpp).
-void fill(const FillJob& job, bool streaming, bool parallel) {
+// streaming: write rows with non-temporal stores (chosen by pages.cpp); threads: the team size
+// (select.cpp: set_num_threads, or 1 in a forked child, where libgomp cannot start a team).
+void fill(const FillJob& job, bool streaming, int threads) {
   visit_job(job, [&](auto* tag, const auto& dist, auto lo, auto hi) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    fill_plan<T>(job, streaming, parallel, dist, lo, hi);
+    fill_plan<T>(job, streaming, threads, dist, lo, hi);
   });
 }
 

@@ -12,9 +12,9 @@
 
 namespace fastinit {
 namespace cpu {
-namespace avx512 { void fill(const FillJob& job, bool streaming, bool parallel); }
-namespace avx2 { void fill(const FillJob& job, bool streaming, bool parallel); }
-namespace base { void fill(const FillJob& job, bool streaming, bool parallel); }
+namespace avx512 { void fill(const FillJob& job, bool streaming, int threads); }
+namespace avx2 { void fill(const FillJob& job, bool streaming, int threads); }
+namespace base { void fill(const FillJob& job, bool streaming, int threads); }
 
 namespace {
 
@@ -54,17 +54,27 @@ const bool g_fork_handler = [] { return pthread_atfork(nullptr, nullptr, on_fork
 
 bool threads_allowed() { return !g_forked_child.load(std::memory_order_relaxed); }
 
+// set_num_threads is process-wide: omp_set_num_threads alone would only reach the calling
+// thread (fills from other Python threads, e.g. checkpoint workers, would ignore it).
+std::atomic<int> g_num_threads{0};  // 0: OpenMP's default
+
+int threads_for_fill() {
+  if (!threads_allowed()) return 1;
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
+}
+
 }  // namespace
 
 void fill(const FillJob& job) {
   const bool streaming = prepare_pages(job.plan);
-  const bool parallel = threads_allowed();
+  const int threads = threads_for_fill();
   switch (chosen()) {
 #if defined(FI_HAVE_X86_ISAS)
-    case Isa::avx512: return avx512::fill(job, streaming, parallel);
-    case Isa::avx2: return avx2::fill(job, streaming, parallel);
+    case Isa::avx512: return avx512::fill(job, streaming, threads);
+    case Isa::avx2: return avx2::fill(job, streaming, threads);
 #endif
-    default: return base::fill(job, streaming, parallel);
+    default: return base::fill(job, streaming, threads);
   }
 }
 
@@ -79,8 +89,11 @@ const char* isa_name() {
   return "base";
 }
 
-void set_num_threads(int n) { omp_set_num_threads(n); }
-int get_num_threads() { return threads_allowed() ? omp_get_max_threads() : 1; }
+void set_num_threads(int n) {
+  g_num_threads.store(n, std::memory_order_relaxed);
+  omp_set_num_threads(n);
+}
+int get_num_threads() { return threads_for_fill(); }
 
 }  // namespace cpu
 }  // namespace fastinit
