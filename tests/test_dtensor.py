@@ -1,7 +1,5 @@
 """DTensor shards filled at their global coordinates equal the unsharded init (2 gloo ranks)."""
 
-import os
-import socket
 import sys
 
 import pytest
@@ -13,24 +11,19 @@ if not dist.is_available():
 pytest.importorskip("torch.distributed.tensor")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _model():
     return torch.nn.Sequential(torch.nn.Linear(12, 10), torch.nn.LayerNorm(10),
                                torch.nn.Linear(10, 7, bias=False))
 
 
-def _worker(rank, world, port, q):
+def _worker(rank, world, rendezvous, q):
     import fastinit
     from torch.distributed.tensor import Replicate, Shard, distribute_tensor
     from torch.distributed.device_mesh import init_device_mesh
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # a file rendezvous: no TCP port to pick (a free port can be taken before rank 0 binds it)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank,
+                            world_size=world)
     try:
         mesh = init_device_mesh("cpu", (world,))
         out = {}
@@ -62,13 +55,13 @@ def _worker(rank, world, port, q):
         dist.destroy_process_group()
 
 
-def test_dtensor_equals_unsharded():
+def test_dtensor_equals_unsharded(tmp_path):
     import fastinit
 
     ctx = torch.multiprocessing.get_context("spawn")
     q = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, q)) for r in range(2)]
+    rendezvous = tmp_path / "rendezvous"
+    procs = [ctx.Process(target=_worker, args=(r, 2, str(rendezvous), q)) for r in range(2)]
     for p in procs:
         p.start()
     try:
