@@ -198,3 +198,16 @@ def test_bad_max_shard_size(tmp_path, capsys, size):
                  f"--max-shard-size={size}"]) == 2
     assert "max_shard_size must be a positive number" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_rewriting_a_directory_replaces_the_earlier_checkpoint(tmp_path):
+    fastinit.checkpoint(CONFIG, tmp_path, max_shard_size="40KB", seed=1, progress=False)
+    many = sorted(p.name for p in tmp_path.glob("model-*.safetensors"))
+    assert len(many) > 2
+    (tmp_path / "notes.txt").write_text("mine")  # not ours: left alone
+    fastinit.checkpoint(CONFIG, tmp_path, seed=2, progress=False)
+    assert sorted(p.name for p in tmp_path.glob("model-*.safetensors")) == [
+        "model-00001-of-00001.safetensors"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert ck.verify(tmp_path) == []
+    assert load_json(tmp_path / "model.safetensors.index.json")["weight_map"]

@@ -5,6 +5,7 @@ header (8-byte little-endian length + JSON padded with spaces to a multiple of 8
 format asks), and then takes tensor bytes at any offset, from any thread, in any order.
 ``commit()`` fsyncs, renames the shards into place, and writes ``config.json`` (optional) and
 ``model.safetensors.index.json`` last, each atomically: the index marks a complete checkpoint.
+Writing over an earlier checkpoint replaces it (its index and leftover shards are removed).
 Leaving the ``with`` block without ``commit()`` (an exception, Ctrl-C) removes the partials.
 """
 
@@ -13,12 +14,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 _pwrite = os.pwrite  # module attribute: tests inject failures here
+_SHARD_NAME = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 
 #: torch dtype name -> (safetensors code, bytes per element)
 DTYPE_CODES = {
@@ -179,10 +182,15 @@ class ShardedWriter:
             mv, offset = mv[n:], offset + n
 
     def commit(self, config_text: Optional[str] = None) -> Dict[str, Any]:
-        """Make the checkpoint complete; returns the index dict."""
+        """Make the checkpoint complete; returns the index dict. An earlier checkpoint in the
+        same directory is replaced: its index goes first (so no moment has an index over a mix
+        of old and new shards), its shards that this one does not overwrite go last."""
         for fd in self._fds:
             os.fsync(fd)
         self._close()
+        index_path = os.path.join(self.out, "model.safetensors.index.json")
+        if os.path.exists(index_path):
+            os.unlink(index_path)
         for tmp, name in zip(self._temps, self.names):
             os.replace(tmp, os.path.join(self.out, name))
         self._temps.clear()
@@ -191,8 +199,10 @@ class ShardedWriter:
                                 for e in shard}}
         if config_text is not None:
             atomic_text(os.path.join(self.out, "config.json"), config_text)
-        atomic_text(os.path.join(self.out, "model.safetensors.index.json"),
-                    json.dumps(index, indent=2) + "\n")
+        atomic_text(index_path, json.dumps(index, indent=2) + "\n")
+        for name in os.listdir(self.out):  # shards of an earlier checkpoint, named as ours
+            if _SHARD_NAME.fullmatch(name) and name not in self.names:
+                os.unlink(os.path.join(self.out, name))
         _fsync_dir(self.out)
         return index
 
