@@ -161,12 +161,11 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
     wanted = set(keep)
 
     def finish() -> None:
-        group, futures, storages = pending.pop(0)
+        _, futures, storages = pending.pop(0)
         for f in futures:
             f.result()
         for k in storages:  # drop the references: the arena is reused
             keys.by_storage.pop(k, None)
-        plan.place(group, lambda t: torch.empty_like(t, device="meta"))
 
     with patch(), tracing(tracker), _resolving(keys), torch.no_grad():
         for i, group in enumerate(plan.groups):
@@ -175,6 +174,8 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
             now = plan.place(group, arena.take)
             for k, t in now.items():
                 keys.by_storage[storage_key(t)] = (k, t)
+                if getattr(t, "_is_hf_initialized", False):  # as init_module: every init runs
+                    t._is_hf_initialized = False
             plan.run_inits(group, keys)
             left = set(_untouched(now, tracker.touched, False, "checkpoint")) & wanted
             if left:
@@ -182,6 +183,10 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
                                  f"values would be arbitrary")
             futures = [pool.submit(job, k, now[k]) for k in keep if k in now]
             pending.append((group, futures, [storage_key(t) for t in now.values()]))
+            # Back to meta at once (the jobs hold the real tensors): the next group runs its
+            # ancestors' init code again, which must not reach this group's tensors (T5's
+            # attention init writes its children's weights after they were final).
+            plan.place(group, lambda t: torch.empty_like(t, device="meta"))
             del now
             if len(pending) > 1:  # one group's jobs run while the next one is made
                 finish()
