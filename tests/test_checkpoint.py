@@ -211,3 +211,11 @@ def test_rewriting_a_directory_replaces_the_earlier_checkpoint(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert ck.verify(tmp_path) == []
     assert load_json(tmp_path / "model.safetensors.index.json")["weight_map"]
+
+
+def test_verify_refuses_a_model_type_it_cannot_recompute(tmp_path, capsys):
+    cfg = dict(CONFIG, model_type="gpt2")
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "model.safetensors.index.json").write_text('{"weight_map": {}}')
+    assert main(["verify", str(tmp_path), "--quiet"]) == 2
+    assert "verify_module" in capsys.readouterr().err

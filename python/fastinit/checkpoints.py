@@ -234,6 +234,11 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
     torch_uint8 = torch.uint8
     out = os.fspath(out_dir)
     cfg = load_config(out)
+    model_type = cfg.get("model_type", "llama")
+    if model_type not in _ARCHITECTURES:
+        raise ValueError(f"fastinit.verify: {out} holds a {model_type!r} model; this recomputes "
+                         f"{', '.join(_ARCHITECTURES)} checkpoints from their config.json (for "
+                         f"other models: fastinit.verify_module(meta_model, out_dir))")
     with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
         index = json.load(f)
     specs = {s.name: s for s in llama_specs(cfg)}
