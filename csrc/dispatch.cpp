@@ -163,16 +163,14 @@ void fill(const TensorView& v, const FillRequest& r) {
     job.lo = round_into(job.dtype, r.params[2], RoundDir::up);
     job.hi = round_into(job.dtype, r.params[3], RoundDir::down);
   }
-  if (v.device == DeviceKind::cuda) {
-    if (!cuda::available())
-      throw DeviceError(tagged(r.fn, "CUDA tensor given, but no usable CUDA device (" +
-                                         std::string("fastinit.cuda_available() is False)")));
-    if (r.check_only) return;
+  if (v.device == DeviceKind::cuda && !cuda::available())
+    throw DeviceError(tagged(r.fn, "CUDA tensor given, but no usable CUDA device (" +
+                                       std::string("fastinit.cuda_available() is False)")));
+  if (r.check_only) return;  // every check above has passed
+  if (v.device == DeviceKind::cuda)
     cuda::fill(job, v.device_index, r.cuda_stream);
-    return;
-  }
-  if (r.check_only) return;
-  cpu::fill(job);
+  else
+    cpu::fill(job);
 }
 
 }  // namespace fastinit

@@ -23,7 +23,7 @@ SEED = 0x0DDB_A11
 N = (72 << 20) // 4 + 5
 
 
-def _sampled_reference(kind, n, stride=1):
+def _sampled_reference(kind, n):
     rng = np.random.default_rng(11)
     idx = np.unique(np.concatenate([np.arange(5), np.arange(n - 5, n), rng.integers(0, n, 2000)]))
     want = _reference.fill(kind, "float32", DEFAULT_PARAMS[kind], SEED, 0, idx.astype(np.uint64))

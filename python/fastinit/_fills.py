@@ -58,10 +58,10 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
           global_shape: Shape, global_offset: Shape, random: bool = True) -> T:
     target = prepare(t, fn)
     shape, offset = _placement(fn, t, global_shape, global_offset)
-    if random and seed is not None:  # checked also where nothing is filled (meta tensors)
-        if generator is not None:
-            raise ValueError(f"fastinit.{fn}: pass seed= or generator=, not both")
-        check_seed(seed, fn)
+    # A seed= key draws nothing, so it is resolved (and checked) first, also where nothing is
+    # filled (meta tensors); any other key comes from a generator, drawn only once the fill is
+    # known to be valid, so bad input never advances it.
+    seeded = key_and_stream(fn, seed, generator, False) if random and seed is not None else None
     if target is None:
         return t
 
@@ -70,9 +70,13 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
                    dtype_override=target.dtype_override, cuda_stream=target.cuda_stream,
                    check_only=check_only)
 
-    if random and seed is None:
-        run(0, 0, check_only=True)  # bad input must not advance the generator it draws from
-    run(*(key_and_stream(fn, seed, generator, target.is_torch, t) if random else (0, 0)))
+    if not random:
+        run(0, 0)
+    elif seeded is not None:
+        run(*seeded)
+    else:
+        run(0, 0, check_only=True)
+        run(*key_and_stream(fn, seed, generator, target.is_torch, t))
     mark_modified(t)
     return t
 

@@ -12,7 +12,7 @@ made, so memory is about two groups.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Set, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Set, Tuple
 
 from .module_init import _init_calls, _Tracker, _untouched, named_tensors, tracing
 from .streams import NameKeys, _resolving, storage_key
@@ -95,6 +95,11 @@ def _aligned(n: int) -> int:
     return (n + 63) // 64 * 64
 
 
+class _Group(NamedTuple):
+    units: List[Unit]
+    members: Set[str]  # every module the units cover
+
+
 class _Plan:
     """The groups of a meta model, and how to give a group memory and run its inits."""
 
@@ -108,10 +113,11 @@ class _Plan:
         for k, t in named.items():
             owner = k.rpartition(".")[0]
             sizes[owner] = sizes.get(owner, 0) + t.numel() * t.element_size()
-        self.groups = _groups(_units(work, sizes, group_bytes), sizes, self.ties, group_bytes)
+        self.groups = [_Group(units, self._members(units)) for units in
+                       _groups(_units(work, sizes, group_bytes), sizes, self.ties, group_bytes)]
         # _apply visits each module's own tensors, a tied one once per owner
         self.slot_bytes = max(sum(_aligned(t.numel() * t.element_size())
-                                  for m in self.members(g) for t in self._own(m))
+                                  for m in g.members for t in self._own(m))
                               for g in self.groups)
 
     def _own(self, name: str) -> List[Any]:
@@ -119,25 +125,27 @@ class _Plan:
         return [t for t in m._parameters.values() if t is not None] + \
             [t for t in m._buffers.values() if t is not None]
 
-    def members(self, group: List[Unit]) -> Set[str]:
-        return {m for m in self.modules for (root, whole) in group
+    def _members(self, units: List[Unit]) -> Set[str]:
+        return {m for m in self.modules for (root, whole) in units
                 if (_inside(m, root) if whole else m == root)}
 
-    def place(self, group: List[Unit], make: Any) -> Dict[str, Any]:
-        """Every tensor of the group replaced by ``make(t)`` (ties kept); name -> tensor."""
+    def place(self, group: _Group, make: Any) -> None:
+        """Every tensor of the group replaced by ``make(t)``, ties kept."""
         from .deferred import _retie  # noqa: PLC0415
 
-        mine = self.members(group)
-        for root, whole in group:
+        for root, whole in group.units:
             self.modules[root]._apply(make, recurse=whole)
-        _retie(self.work, [t for t in self.ties if all(n.rpartition(".")[0] in mine for n in t)])
-        return {k: t for k, t in named_tensors(self.work).items()
-                if k.rpartition(".")[0] in mine}
+        _retie(self.work, [t for t in self.ties
+                           if all(n.rpartition(".")[0] in group.members for n in t)])
 
-    def run_inits(self, group: List[Unit], keys: NameKeys) -> None:
+    def tensors(self, group: _Group) -> Dict[str, Any]:
+        """The group's tensors by name (a tied one once, under its first name)."""
+        return {k: t for k, t in named_tensors(self.work).items()
+                if k.rpartition(".")[0] in group.members}
+
+    def run_inits(self, group: _Group, keys: NameKeys) -> None:
         """The init code of the group's modules and their ancestors, in eager order."""
-        mine = self.members(group)
-        run = mine | {a for m in mine for a in self.modules if _inside(m, a)}
+        run = group.members | {a for m in group.members for a in self.modules if _inside(m, a)}
         for where, init in _init_calls(self.work, ""):
             if where in run:
                 keys.enter_module(where)
@@ -157,21 +165,19 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
     keys = NameKeys(seed, named)
     tracker = _Tracker(keys, {})
     arenas = [_Arena(plan.slot_bytes), _Arena(plan.slot_bytes)]
-    pending: List[Tuple[List[Unit], List[Future], List[Any]]] = []
+    pending: List[List[Future]] = []  # each group's jobs; its arena is free once they are done
     wanted = set(keep)
 
     def finish() -> None:
-        _, futures, storages = pending.pop(0)
-        for f in futures:
+        for f in pending.pop(0):
             f.result()
-        for k in storages:  # drop the references: the arena is reused
-            keys.by_storage.pop(k, None)
 
     with patch(), tracing(tracker), _resolving(keys), torch.no_grad():
         for i, group in enumerate(plan.groups):
             arena = arenas[i % 2]
             arena.pos = 0
-            now = plan.place(group, arena.take)
+            plan.place(group, arena.take)
+            now = plan.tensors(group)
             for k, t in now.items():
                 keys.by_storage[storage_key(t)] = (k, t)
                 if getattr(t, "_is_hf_initialized", False):  # as init_module: every init runs
@@ -181,12 +187,13 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
             if left:
                 raise ValueError(f"{fn}: no init reached {', '.join(sorted(left)[:8])}; their "
                                  f"values would be arbitrary")
-            futures = [pool.submit(job, k, now[k]) for k in keep if k in now]
-            pending.append((group, futures, [storage_key(t) for t in now.values()]))
+            pending.append([pool.submit(job, k, now[k]) for k in keep if k in now])
             # Back to meta at once (the jobs hold the real tensors): the next group runs its
             # ancestors' init code again, which must not reach this group's tensors (T5's
             # attention init writes its children's weights after they were final).
             plan.place(group, lambda t: torch.empty_like(t, device="meta"))
+            for t in now.values():
+                keys.by_storage.pop(storage_key(t), None)
             del now
             if len(pending) > 1:  # one group's jobs run while the next one is made
                 finish()

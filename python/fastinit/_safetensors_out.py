@@ -44,6 +44,14 @@ class Entry(NamedTuple):
         return math.prod(self.shape) * DTYPE_CODES[self.dtype][1]
 
 
+def raw_bytes(t: Any) -> Any:
+    """A torch tensor's data as it goes into the file: C order, a uint8 NumPy view (no copy
+    when ``t`` is contiguous)."""
+    import torch  # noqa: PLC0415
+
+    return t.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
 def parse_size(size: Union[int, str], fn: str = "fastinit.checkpoint") -> int:
     """'5GB' -> 5 * 10**9, '2GiB' -> 2 * 2**30 (as transformers), ints as they are."""
     value = None
@@ -62,8 +70,8 @@ def parse_size(size: Union[int, str], fn: str = "fastinit.checkpoint") -> int:
         except (ValueError, OverflowError):
             value = None
     if value is None or value < 1:
-        raise ValueError(f"{fn}: max_shard_size must be a positive number of bytes or a size such as "
-                         f"'5GB' or '500MiB', got {size!r}")
+        raise ValueError(f"{fn}: max_shard_size must be a positive number of bytes or a size "
+                         f"such as '5GB' or '500MiB', got {size!r}")
     return value
 
 

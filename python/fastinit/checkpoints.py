@@ -28,7 +28,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from ._safetensors_out import Entry, Progress, ShardedWriter, parse_size, plan_shards
+from ._safetensors_out import Entry, Progress, ShardedWriter, parse_size, plan_shards, raw_bytes
 from .streams import _resolving, stream_of
 
 _REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -155,11 +155,13 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
                                  max_shard_size=max_shard_size, workers=workers,
                                  progress=progress)
     if dtype not in _DTYPES:
-        raise ValueError(f"fastinit.checkpoint: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        raise ValueError(f"fastinit.checkpoint: dtype must be one of {sorted(_DTYPES)}, "
+                         f"got {dtype!r}")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"fastinit.checkpoint: workers must be an int >= 1, got {workers!r}")
     if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
-        raise ValueError(f"fastinit.checkpoint: chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
+        raise ValueError(f"fastinit.checkpoint: chunk_bytes must be an int >= 1, "
+                         f"got {chunk_bytes!r}")
     seed = check_seed(seed, "checkpoint")
     cfg = load_config(config)
     model_type = cfg.setdefault("model_type", "llama")
@@ -190,7 +192,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
         if buf is None:
             buf = local.buf = torch.empty(buf_bytes, dtype=torch.uint8)
         t = make_block(spec, r0, r1, dtype, seed, buf)
-        writer.write(spec.name, t.reshape(-1).view(torch.uint8).numpy(), r0 * _row_bytes(spec, dtype))
+        writer.write(spec.name, raw_bytes(t), r0 * _row_bytes(spec, dtype))
         bar.add(t.numel() * itemsize)
 
     with ShardedWriter(out, shards, meta) as writer:
@@ -229,9 +231,6 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
            progress: bool = False) -> List[str]:
     """Recompute a checkpoint's tensors (all row blocks, or ``sample`` random ones) and compare
     bytes. Returns the mismatches (``name rows r0:r1``), empty when all agree."""
-    import torch  # noqa: PLC0415
-
-    torch_uint8 = torch.uint8
     out = os.fspath(out_dir)
     cfg = load_config(out)
     model_type = cfg.get("model_type", "llama")
@@ -267,7 +266,7 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
     bar = Progress(sum((w[4] - w[3]) * _row_bytes(w[2], w[5]) for w in work), progress, "verify ")
     for path, base, spec, r0, r1, dtype, s_seed in work:
         t = make_block(spec, r0, r1, dtype, s_seed)
-        want = t.reshape(-1).view(torch_uint8).numpy().tobytes()
+        want = raw_bytes(t).tobytes()
         row = _row_bytes(spec, dtype)
         with open(path, "rb") as f:
             f.seek(base + r0 * row)

@@ -20,7 +20,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ._safetensors_out import DTYPE_CODES, Entry, Progress, ShardedWriter, parse_size, plan_shards
+from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, parse_size,
+                               plan_shards, raw_bytes)
 from ._module_groups import run_groups
 from .module_init import named_tensors
 
@@ -110,9 +111,7 @@ def _kept(work: Any) -> Tuple[Dict[str, Any], List[str]]:
 
 
 def _compare(path: str, offset: int, name: str, t: Any, bad: List[str]) -> None:
-    import torch  # noqa: PLC0415
-
-    want = t.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+    want = raw_bytes(t)
     with open(path, "rb") as f:
         f.seek(offset)
         got = f.read(want.nbytes)
@@ -145,9 +144,7 @@ def _meta_copy(model: Any, dtype: Any, fn: str) -> Any:
 
 
 def _write(writer: ShardedWriter, bar: Progress, name: str, t: Any) -> None:
-    import torch  # noqa: PLC0415
-
-    data = t.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+    data = raw_bytes(t)
     writer.write(name, data)
     bar.add(data.nbytes)
 
