@@ -1,7 +1,9 @@
 """DTensor shards filled at their global coordinates equal the unsharded init (2 gloo ranks)."""
 
+import os
 import sys
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -17,6 +19,21 @@ def _model():
 
 
 def _worker(rank, world, rendezvous, q):
+    # Each rank reports through the queue (its values, or its traceback), then leaves with
+    # os._exit. CI once saw "terminate called without an active exception" and a nonzero exit
+    # after rank 0's values had arrived; no C++ thread of ours exists, so the likely source is
+    # torch's gloo teardown during interpreter finalization, which os._exit skips.
+    try:
+        q.put((rank, "ok", _run_rank(rank, world, rendezvous)))
+    except BaseException:
+        import traceback
+        q.put((rank, "error", traceback.format_exc()))
+    q.close()
+    q.join_thread()
+    os._exit(0)
+
+
+def _run_rank(rank, world, rendezvous):
     import fastinit
     from torch.distributed.tensor import Replicate, Shard, distribute_tensor
     from torch.distributed.device_mesh import init_device_mesh
@@ -47,10 +64,11 @@ def _worker(rank, world, rendezvous, q):
         left = fastinit.init_module(model, seed=9, warn=False)
         out["module"] = {k: v.full_tensor() for k, v in model.state_dict().items()}
         out["left"] = left
-        if rank == 0:  # numpy arrays pickle by value (tensors would go by shared memory, which
-            # vanishes when this process exits before the parent reads them)
-            q.put({k: ({n: t.numpy() for n, t in v.items()} if isinstance(v, dict) else
-                       v if isinstance(v, list) else v.numpy()) for k, v in out.items()})
+        dist.barrier()  # no rank tears down while the other is still in a collective
+        # numpy arrays pickle by value (tensors would go by shared memory, which vanishes
+        # when this process exits before the parent reads them)
+        return {k: ({n: t.numpy() for n, t in v.items()} if isinstance(v, dict) else
+                    v if isinstance(v, list) else v.numpy()) for k, v in out.items()}
     finally:
         dist.destroy_process_group()
 
@@ -65,11 +83,25 @@ def test_dtensor_equals_unsharded(tmp_path):
     for p in procs:
         p.start()
     try:
-        got = q.get(timeout=60)
+        reports = dict((rank, (status, value)) for rank, status, value in
+                       (q.get(timeout=90) for _ in procs))
     finally:
         for p in procs:
             p.join(timeout=30)
-    assert all(p.exitcode == 0 for p in procs)
+            if p.is_alive():
+                p.kill()
+    failed = [f"rank {rank} failed:\n{value}" for rank, (status, value)
+              in sorted(reports.items()) if status != "ok"]
+    assert not failed, "\n".join(failed)
+    assert [p.exitcode for p in procs] == [0, 0]
+    got = reports[0][1]
+    for name, value in reports[1][1].items():  # both ranks gathered the same full tensors
+        if isinstance(value, dict):
+            assert all(np.array_equal(value[n], got[name][n]) for n in value), name
+        elif isinstance(value, list):
+            assert value == got[name], name
+        else:
+            assert np.array_equal(value, got[name]), name
     for dim in (0, 1):
         for init, args in (("normal_", (0.0, 0.02)), ("kaiming_uniform_", ()),
                            ("trunc_normal_", (0.0, 1.0, -2.0, 2.0))):
