@@ -233,3 +233,66 @@ def test_t5_at_every_grouping(tmp_path):
         got = load_dir(out)
         assert [k for k in got if not torch.equal(got[k], want[k])] == [], group_bytes
         assert fastinit.verify_module(model, out, group_bytes=group_bytes) == []
+
+
+def test_verify_rebuilds_a_transformers_model_from_its_config(tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    from fastinit.cli import main
+
+    config = transformers.T5Config(d_model=32, d_ff=48, num_layers=2, num_heads=2, d_kv=16,
+                                   vocab_size=64)
+    with torch.device("meta"):
+        model = transformers.T5ForConditionalGeneration(config)
+    fastinit.checkpoint(model, tmp_path, seed=SEED, max_shard_size="20KB", progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "t5"
+    assert fastinit.verify(tmp_path) == []
+    assert fastinit.verify(tmp_path, sample=3) == []
+    assert main(["verify", str(tmp_path), "--quiet"]) == 0
+    assert "verify: OK" in capsys.readouterr().out
+    assert "shared.weight: differs" in fastinit.verify(tmp_path, seed=SEED + 1)
+    index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    name = "decoder.block.1.layer.2.DenseReluDense.wo.weight"
+    shard = tmp_path / index["weight_map"][name]
+    header, start = fastinit.checkpoints.read_header(str(shard))
+    raw = bytearray(shard.read_bytes())
+    raw[start + header[name]["data_offsets"][0]] ^= 0x01
+    shard.write_bytes(bytes(raw))
+    assert fastinit.verify(tmp_path) == [f"{name}: differs"]
+    assert main(["verify", str(tmp_path), "--quiet"]) == 1
+    assert f"MISMATCH {name}: differs" in capsys.readouterr().out
+    # a sample checks that many tensors (a wrong seed changes all but the constant norms)
+    everything = fastinit.verify_module(model, tmp_path, seed=SEED + 1)
+    assert len(everything) > 20
+    sampled = fastinit.verify_module(model, tmp_path, seed=SEED + 1, sample=3)
+    assert 1 <= len(sampled) <= 3 and set(sampled) <= set(everything)
+
+
+@pytest.mark.parametrize("architectures, text", [
+    (None, "names no model class"), (["NoSuchModel"], "names no model class"),
+    (["T5ForConditionalGeneration"], "transformers is not installed")])
+def test_verify_says_why_it_cannot_rebuild(tmp_path, monkeypatch, architectures, text):
+    pytest.importorskip("transformers")
+    config = {"model_type": "t5", "d_model": 32}
+    if architectures:
+        config["architectures"] = architectures
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    if text.startswith("transformers"):
+        monkeypatch.setitem(__import__("sys").modules, "transformers", None)
+    with pytest.raises(ValueError, match=text) as e:
+        fastinit.verify(tmp_path)
+    assert "verify_module" in str(e.value)
+
+
+@pytest.mark.parametrize("sample", [0, -2, 1.5, True])
+def test_verify_sample_must_be_positive(tmp_path, sample):
+    with torch.device("meta"):
+        model = Net()
+    fastinit.checkpoint(model, tmp_path, seed=SEED, progress=False)
+    with pytest.raises(ValueError, match="sample must be a positive int"):
+        fastinit.verify_module(model, tmp_path, sample=sample)
+    cfg = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120,
+           "tie_word_embeddings": False, "initializer_range": 0.02}
+    fastinit.checkpoint(cfg, tmp_path / "llama", progress=False)
+    with pytest.raises(ValueError, match="sample must be a positive int"):
+        fastinit.verify(tmp_path / "llama", sample=sample)

@@ -226,18 +226,31 @@ def read_header(path: str) -> Tuple[Dict[str, Any], int]:
         return json.loads(f.read(n)), 8 + n
 
 
+def check_sample(sample: Optional[int], fn: str) -> None:
+    """``sample`` is None (check everything) or a positive int (0 would check nothing)."""
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
+                               or sample < 1):
+        raise ValueError(f"{fn}: sample must be a positive int (or None: everything), got "
+                         f"{sample!r}")
+
+
 def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
            sample: Optional[int] = None, *, chunk_bytes: int = 64 << 20,
            progress: bool = False) -> List[str]:
     """Recompute a checkpoint's tensors (all row blocks, or ``sample`` random ones) and compare
-    bytes. Returns the mismatches (``name rows r0:r1``), empty when all agree."""
+    bytes. Returns the mismatches (``name rows r0:r1``), empty when all agree.
+
+    Llama and Mistral are recomputed from config.json alone. Other transformers models
+    (written by :func:`checkpoint_module`) are rebuilt on meta from config.json's
+    ``architectures`` and checked by :func:`verify_module` (``sample``: N whole tensors)."""
+    check_sample(sample, "fastinit.verify")
     out = os.fspath(out_dir)
     cfg = load_config(out)
     model_type = cfg.get("model_type", "llama")
     if model_type not in _ARCHITECTURES:
-        raise ValueError(f"fastinit.verify: {out} holds a {model_type!r} model; this recomputes "
-                         f"{', '.join(_ARCHITECTURES)} checkpoints from their config.json (for "
-                         f"other models: fastinit.verify_module(meta_model, out_dir))")
+        from .module_checkpoint import verify_transformers  # noqa: PLC0415
+
+        return verify_transformers(out, seed=seed, sample=sample)
     with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
         index = json.load(f)
     specs = {s.name: s for s in llama_specs(cfg)}
@@ -278,4 +291,4 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
     return bad
 
 
-__all__ = ["checkpoint", "verify", "llama_specs", "read_header"]
+__all__ = ["checkpoint", "check_sample", "verify", "llama_specs", "read_header"]

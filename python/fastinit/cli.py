@@ -26,9 +26,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "(default: 64)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     v = sub.add_parser("verify", help="recompute a checkpoint's tensors and compare")
-    v.add_argument("dir", help="a directory written by 'fastinit checkpoint'")
+    v.add_argument("dir", help="a directory written by 'fastinit checkpoint', or by "
+                              "fastinit.checkpoint(meta_model) for a transformers model")
     v.add_argument("--seed", type=int, default=None, help="default: the seed in the files")
-    v.add_argument("--sample", type=int, default=None, help="check N random row blocks")
+    v.add_argument("--sample", type=int, default=None,
+                   help="check N random row blocks (N whole tensors for a model other than "
+                        "Llama/Mistral)")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -57,15 +58,19 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
 
 
 def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
-                  *, group_bytes: int = 256 << 20, workers: int = 2) -> List[str]:
+                  sample: Optional[int] = None, *, group_bytes: int = 256 << 20,
+                  workers: int = 2) -> List[str]:
     """Recompute every tensor of a checkpoint that :func:`checkpoint_module` wrote from
-    ``model`` (the same meta model) and compare bytes. ``seed=None``: the seed stored in the
-    files. Returns the problems (``name: differs`` / ``missing`` / ``unexpected`` / shape or
-    dtype), empty when the checkpoint is exactly what the model and seed give."""
+    ``model`` (the same meta model) and compare bytes; ``sample=N`` compares N tensors picked
+    at random (the whole model is still generated: its init code runs in order).
+    ``seed=None``: the seed stored in the files. Returns the problems (``name: differs`` /
+    ``missing`` / ``unexpected`` / shape or dtype), empty when the checkpoint is exactly what
+    the model and seed give."""
     from ._seeds import check_seed  # noqa: PLC0415
-    from .checkpoints import read_header  # noqa: PLC0415
+    from .checkpoints import check_sample, read_header  # noqa: PLC0415
 
     fn = "fastinit.verify_module"
+    check_sample(sample, fn)
     out = os.fspath(out_dir)
     with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
         files = sorted(set(json.load(f)["weight_map"].values()))
@@ -98,10 +103,40 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
                 bad.append(f"{k}: {e['dtype']} {e['shape']} in the file, {want[0]} {want[1]} "
                            f"in the model")
     check = [k for k in keep if k in stored and not any(b.startswith(k + ":") for b in bad)]
+    if sample is not None and sample < len(check):
+        chosen = set(random.Random(0).sample(check, sample))
+        check = [k for k in check if k in chosen]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         run_groups(work, named, check, seed, group_bytes, pool,
                    lambda k, t: _compare(stored[k][0], stored[k][1], k, t, bad), fn)
-    return bad
+    return sorted(bad)  # the writer threads finish in any order
+
+
+def verify_transformers(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
+                        sample: Optional[int] = None) -> List[str]:
+    """:func:`verify_module` for a transformers model's checkpoint, the meta model rebuilt from
+    the directory's ``config.json`` (``architectures[0]``, a class transformers exports)."""
+    import torch  # noqa: PLC0415
+
+    fn = "fastinit.verify"
+    out = os.fspath(out_dir)
+    try:
+        import transformers  # noqa: PLC0415
+    except ImportError:
+        raise ValueError(f"{fn}: {out} holds a model whose config.json only transformers can "
+                         f"rebuild, and transformers is not installed (or call "
+                         f"fastinit.verify_module(meta_model, out_dir))") from None
+    with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
+        names = json.load(f).get("architectures") or []
+    cls = getattr(transformers, names[0], None) if len(names) == 1 else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise ValueError(f"{fn}: {out}/config.json names no model class transformers has "
+                         f"(architectures: {names}); rebuild the model on the meta device and "
+                         f"call fastinit.verify_module(meta_model, out_dir)")
+    config = transformers.AutoConfig.from_pretrained(out)
+    with torch.device("meta"):
+        model = cls(config)
+    return verify_module(model, out, seed=seed, sample=sample)
 
 
 def _kept(work: Any) -> Tuple[Dict[str, Any], List[str]]:
@@ -164,4 +199,4 @@ def _config_text(model: Any, dtype: Any) -> Optional[str]:
     return json.dumps(d, indent=2, sort_keys=True, default=str) + "\n"
 
 
-__all__ = ["checkpoint_module", "verify_module"]
+__all__ = ["checkpoint_module", "verify_module", "verify_transformers"]
