@@ -133,3 +133,17 @@ def test_argument_errors() -> None:
         fastinit.lsuv_(nn.Linear(2, 2), torch.zeros(1, 2), max_iters=-1)
     with pytest.raises(ValueError, match="no Linear or Conv layer"):
         fastinit.lsuv_(nn.Sequential(nn.ReLU()), torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize("batch, text", [
+    (torch.zeros(0, 4), "gives 0 output value"),
+    (torch.full((8, 4), float("nan")), "gives non-finite outputs"),
+], ids=["empty", "nan"])
+def test_a_batch_without_an_output_std_is_an_error_before_any_write(batch, text) -> None:
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    before = copy.deepcopy(net.state_dict())
+    with pytest.raises(ValueError, match=f"fastinit.lsuv_: layer 0 {text}"):
+        fastinit.lsuv_(net, batch, seed=0)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    for m in net.modules():
+        assert not m._forward_hooks

@@ -152,3 +152,11 @@ def test_transformers_llama_materialize_equals_init_module():
         assert torch.equal(b, dict(m.named_buffers())[k]), k
     w = se["model.layers.0.mlp.up_proj.weight"]
     assert abs(w.std().item() - 0.02) < 0.002
+
+
+def test_materialize_argument_errors():
+    for not_a_builder in (torch.nn.Linear(2, 2), 5):
+        with pytest.raises(TypeError, match="fastinit.materialize: build must be a function"):
+            fastinit.materialize(not_a_builder)
+    with pytest.raises(TypeError, match=r"build\(\) must return a torch.nn.Module, got int"):
+        fastinit.materialize(lambda: 5)

@@ -114,6 +114,20 @@ def test_bad_models(tmp_path, make, exc, text):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("option", [{"workers": 0}, {"workers": -3}, {"group_bytes": 0},
+                                    {"workers": 1.5}, {"group_bytes": True}])
+def test_bad_counts(tmp_path, option):
+    with torch.device("meta"):
+        model = Net()
+    name, value = next(iter(option.items()))
+    with pytest.raises(ValueError, match=f"{name} must be an int >= 1, got {value!r}"):
+        fastinit.checkpoint_module(model, tmp_path / "out", **option)
+    assert not (tmp_path / "out").exists()
+    fastinit.checkpoint_module(model, tmp_path / "ok", progress=False)
+    with pytest.raises(ValueError, match=f"fastinit.verify_module: {name} must be"):
+        fastinit.verify_module(model, tmp_path / "ok", **option)
+
+
 def test_untouched_parameter_is_an_error_and_leaves_nothing(tmp_path):
     with torch.device("meta"):
         model = Uninitialized()

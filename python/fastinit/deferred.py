@@ -76,9 +76,15 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     from .module_init import init_module  # noqa: PLC0415
     from .patch import patch  # noqa: PLC0415
 
+    if not callable(build) or isinstance(build, torch.nn.Module):
+        raise TypeError(f"fastinit.materialize: build must be a function that builds the "
+                        f"model (lambda: MyModel()), got {type(build).__name__}")
     recorder = Recorder()
     with torch.device("meta"), patch(), tracing(recorder):
         model = build()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"fastinit.materialize: build() must return a torch.nn.Module, got "
+                        f"{type(model).__name__}")
     meta_named = named_tensors(model)
     meta_by_storage: Dict[int, Tuple[str, Any]] = {}
     for name, t in meta_named.items():

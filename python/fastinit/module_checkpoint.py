@@ -42,12 +42,13 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
     from ._seeds import check_seed  # noqa: PLC0415
 
     seed = check_seed(seed, "checkpoint")
+    _check_counts(group_bytes, workers, "fastinit.checkpoint")
     work = _meta_copy(model, dtype, "fastinit.checkpoint")
     named, keep = _kept(work)
     entries = [Entry(k, tuple(named[k].shape), _dtype_name(named[k].dtype)) for k in keep]
     meta = {"format": "pt", "fastinit_seed": str(seed), "fastinit_source": type(model).__name__}
     with ShardedWriter(os.fspath(out_dir), plan_shards(entries, parse_size(max_shard_size)),
-                       meta) as writer, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                       meta) as writer, ThreadPoolExecutor(max_workers=workers) as pool:
         bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
                        "fastinit ")
         run_groups(work, named, keep, seed, group_bytes, pool,
@@ -71,6 +72,7 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
 
     fn = "fastinit.verify_module"
     check_sample(sample, fn)
+    _check_counts(group_bytes, workers, fn)
     out = os.fspath(out_dir)
     with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
         files = sorted(set(json.load(f)["weight_map"].values()))
@@ -106,7 +108,7 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     if sample is not None and sample < len(check):
         chosen = set(random.Random(0).sample(check, sample))
         check = [k for k in check if k in chosen]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         run_groups(work, named, check, seed, group_bytes, pool,
                    lambda k, t: _compare(stored[k][0], stored[k][1], k, t, bad), fn)
     return sorted(bad)  # the writer threads finish in any order
@@ -137,6 +139,12 @@ def verify_transformers(out_dir: Union[str, os.PathLike], seed: Optional[int] = 
     with torch.device("meta"):
         model = cls(config)
     return verify_module(model, out, seed=seed, sample=sample)
+
+
+def _check_counts(group_bytes: int, workers: int, fn: str) -> None:
+    for name, value in (("group_bytes", group_bytes), ("workers", workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{fn}: {name} must be an int >= 1, got {value!r}")
 
 
 def _kept(work: Any) -> Tuple[Dict[str, Any], List[str]]:
