@@ -147,6 +147,8 @@ def test_repeated_module_and_inputs() -> None:
     assert rep.input_std == 1.0  # no floating tensor in the batch: absolute thresholds
     with pytest.raises(TypeError, match="torch.nn.Module"):
         fastinit.diagnose(lambda x: x, torch.zeros(1))
+    with pytest.raises(ValueError, match=r"fastinit.diagnose: the batch is empty \(shape"):
+        fastinit.diagnose(model, torch.zeros(0, 3))
 
 
 def test_plot_png(tmp_path) -> None:

@@ -160,3 +160,8 @@ def test_materialize_argument_errors():
             fastinit.materialize(not_a_builder)
     with pytest.raises(TypeError, match=r"build\(\) must return a torch.nn.Module, got int"):
         fastinit.materialize(lambda: 5)
+
+
+def test_init_module_needs_a_module():
+    with pytest.raises(TypeError, match="fastinit.init_module: model must be a torch.nn.Module"):
+        fastinit.init_module(torch.zeros(3))

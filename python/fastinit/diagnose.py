@@ -140,6 +140,8 @@ def diagnose(model: Any, batch: Any, loss_fn: Optional[Callable[[Any], Any]] = N
         raise TypeError(f"fastinit.diagnose: model must be a torch.nn.Module, "
                         f"got {type(model).__name__}")
     x = _first_float(torch, batch)
+    if x is not None and x.numel() == 0:
+        raise ValueError(f"fastinit.diagnose: the batch is empty (shape {tuple(x.shape)})")
     input_std = float(x.detach().double().std(correction=0)) if x is not None else 1.0
     names = {m: n or "<root>" for n, m in model.named_modules()}
     rows: List[LayerStats] = []

@@ -252,6 +252,9 @@ def init_module(model: Any, seed: int = 0, *, warn: bool = True, prefix: str = "
 
     from .patch import patch  # noqa: PLC0415
 
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"fastinit.init_module: model must be a torch.nn.Module, got "
+                        f"{type(model).__name__}")
     named = named_tensors(model, prefix)
     keys = NameKeys(seed, named)
     dtensors = {id(t): n for n, t in _named(model, prefix) if _is_dtensor(t)}
