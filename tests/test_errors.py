@@ -213,6 +213,35 @@ def test_sparse_torch_tensor_is_rejected_clearly():
     assert torch.equal(t.to_dense(), before)
 
 
+@pytest.mark.parametrize("name", ["normal_", "constant_", "orthogonal_", "kaiming_uniform_",
+                                  "eye_", "he_normal_"])
+def test_inference_tensor_outside_inference_mode_is_rejected(name):
+    """torch refuses in-place updates of inference tensors outside inference_mode; our writes
+    go through detach()/DLPack, which would not, so the check is ours."""
+    torch = _torch()
+    with torch.inference_mode():
+        t = torch.full(SHAPE, SENTINEL)
+    fn = {"constant_": lambda t: fastinit.constant_(t, 0.5)}.get(
+        name, lambda t: getattr(fastinit, name)(t))
+    with pytest.raises(RuntimeError, match=message(name, "inference tensor outside")):
+        fn(t)
+    assert torch.all(t == SENTINEL)
+    with torch.inference_mode():
+        fn(t)
+    assert not torch.any(t == SENTINEL)
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype")
+@pytest.mark.parametrize("layout", ["strided", "jagged"])
+def test_nested_tensor_is_rejected_clearly(layout):
+    torch = _torch()
+    nested = torch.nested.nested_tensor([torch.zeros(2, 3), torch.zeros(4, 3)],
+                                        layout=getattr(torch, layout))
+    for fn in (lambda t: fastinit.normal_(t, seed=1), fastinit.kaiming_uniform_):
+        with pytest.raises(TypeError, match="layout nested is not supported"):
+            fn(nested)
+
+
 @pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "constant_"])
 def test_negated_torch_view_is_rejected(name):
     """A neg-bit view's memory holds the negated values: a fill would come out negated."""

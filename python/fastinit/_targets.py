@@ -80,12 +80,24 @@ def _prepare_numpy(a: np.ndarray, fn: str, bits: bool) -> Target:
     return Target(a, -1, 0, False)
 
 
+def check_writable_torch(t: Any, fn: str) -> None:
+    """Torch tensors no fill may write: other layouts, and (as torch rules) inference tensors
+    outside inference mode; our writes go through detach()/DLPack, which would not refuse."""
+    torch = sys.modules["torch"]
+    if t.is_nested or t.layout != torch.strided:
+        layout = "nested" if t.is_nested else t.layout
+        raise TypeError(f"fastinit.{fn}: layout {layout} is not supported (strided tensors only)")
+    if t.is_inference() and not torch.is_inference_mode_enabled():
+        raise RuntimeError(f"fastinit.{fn}: in-place update to an inference tensor outside "
+                           f"torch.inference_mode() is not allowed (torch refuses it too); fill "
+                           f"it inside inference_mode, or fill a clone")
+
+
 def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:
     torch = sys.modules["torch"]
     if t.device.type == "meta":
         return None
-    if t.layout != torch.strided:
-        raise TypeError(f"fastinit.{fn}: layout {t.layout} is not supported (strided tensors only)")
+    check_writable_torch(t, fn)
     if bits:
         if t.dtype != getattr(torch, "uint32", None):
             raise TypeError(f"fastinit.{fn}: out must be a uint32 tensor, got {t.dtype}")

@@ -58,7 +58,7 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 
 # re-exported: torch's private helpers (mup, timm import them) and the engine's ones_ / zeros_
 from ._fans import _calculate_correct_fan, _calculate_fan_in_and_fan_out  # noqa: F401
-from ._fans import calculate_gain, correct_fan_for, fans_for
+from ._fans import calculate_gain, correct_fan_for, fans_for, shape_of
 from ._fills import ones_, zeros_  # noqa: F401
 from ._structured import dirac_, eye_, orthogonal_, sparse_
 from ._torch_compat import (  # noqa: F401
@@ -177,7 +177,7 @@ def xavier_normal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
 def _kaiming_std(fn: str, tensor: Any, a: float, mode: str, nonlinearity: str,
                  global_shape: Shape) -> Optional[float]:
     """gain / sqrt(fan), or None (after torch's warning) for a zero-element tensor."""
-    if 0 in tensor.shape:
+    if 0 in shape_of(fn, tensor):
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return None
     fan = correct_fan_for(fn, tensor, mode, global_shape)
