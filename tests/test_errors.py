@@ -231,6 +231,17 @@ def test_inference_tensor_outside_inference_mode_is_rejected(name):
     assert not torch.any(t == SENTINEL)
 
 
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2"])
+def test_non_native_byte_order_is_rejected(dtype):
+    """The engine writes native-order bits: a big-endian array would get garbage values."""
+    a = np.full(SHAPE, SENTINEL, dtype)
+    with pytest.raises(TypeError, match=message("normal_", "byte order")):
+        fastinit.normal_(a, seed=1)
+    assert np.all(a == SENTINEL)
+    with pytest.raises(TypeError, match=message("random_bits_", "byte order")):
+        fastinit.random_bits_(np.zeros(4, ">u4"), seed=1)
+
+
 @pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype")
 @pytest.mark.parametrize("layout", ["strided", "jagged"])
 def test_nested_tensor_is_rejected_clearly(layout):

@@ -66,6 +66,9 @@ def prepare(t: Any, fn: str, *, bits: bool = False) -> Optional[Target]:
 
 
 def _prepare_numpy(a: np.ndarray, fn: str, bits: bool) -> Target:
+    if not a.dtype.isnative:  # the engine writes native-order bits
+        raise TypeError(f"fastinit.{fn}: byte order {a.dtype.str!r} is not supported; fill a "
+                        f"native-order array (e.g. a.astype(a.dtype.newbyteorder('=')))")
     if bits:
         if a.dtype != np.uint32:
             raise TypeError(f"fastinit.{fn}: out must be a uint32 array, got {a.dtype}")
