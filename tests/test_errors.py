@@ -240,6 +240,11 @@ def test_non_native_byte_order_is_rejected(dtype):
     assert np.all(a == SENTINEL)
     with pytest.raises(TypeError, match=message("random_bits_", "byte order")):
         fastinit.random_bits_(np.zeros(4, ">u4"), seed=1)
+    # the compiled core checks too (any buffer exporter reaches it)
+    with pytest.raises(TypeError, match=message("normal_", "byte order of buffer format '>")):
+        fastinit._core.fill(memoryview(a), "normal_", fastinit._core.KIND_NORMAL, [0.0, 1.0],
+                            1, 0, [], [], dtype_override=-1, cuda_stream=0, check_only=False)
+    assert np.all(a == SENTINEL)
 
 
 @pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype")
@@ -649,17 +654,32 @@ class _DLManagedTensor(ctypes.Structure):
                 ("deleter", ctypes.c_void_p)]
 
 
+class _DLPackVersion(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
+
+
+class _DLManagedTensorVersioned(ctypes.Structure):
+    _fields_ = [("version", _DLPackVersion), ("manager_ctx", ctypes.c_void_p),
+                ("deleter", ctypes.c_void_p), ("flags", ctypes.c_uint64),
+                ("dl_tensor", _DLTensor)]
+
+
 class _ForeignDLPack:
     """The documented fake: a minimal DLPack producer (legacy "dltensor" capsule, DLPack 0.8
-    layout) for 6 float32 values that live in host memory but that it *declares* to be on
-    ``device_type`` (1 = CPU, 7 = Vulkan, 8 = Metal). fastinit accepts any ``__dlpack__``
-    producer, so this reaches the compiled core's own device check. The capsule has no
-    destructor: the structs belong to this object, which outlives the call."""
+    layout; or, given ``version``, a "dltensor_versioned" one with ``flags``) for 6 float32
+    values that live in host memory but that it *declares* to be on ``device_type`` (1 = CPU,
+    7 = Vulkan, 8 = Metal). fastinit accepts any ``__dlpack__`` producer, so this reaches the
+    compiled core's own checks. The capsule has no destructor: the structs belong to this
+    object, which outlives the call."""
 
-    def __init__(self, device_type):
+    def __init__(self, device_type, version=None, flags=0):
         self.host = np.full(6, SENTINEL, np.float32)
         self._shape = (ctypes.c_int64 * 1)(6)
-        self._managed = _DLManagedTensor()
+        if version is None:
+            self._managed, self._name = _DLManagedTensor(), b"dltensor"
+        else:
+            self._managed = _DLManagedTensorVersioned(_DLPackVersion(*version), None, None, flags)
+            self._name = b"dltensor_versioned"
         t = self._managed.dl_tensor
         t.data = self.host.ctypes.data
         t.device = _DLDevice(device_type, 0)
@@ -674,7 +694,7 @@ class _ForeignDLPack:
         new = ctypes.pythonapi.PyCapsule_New
         new.restype = ctypes.py_object
         new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-        return new(ctypes.addressof(self._managed), b"dltensor", None)
+        return new(ctypes.addressof(self._managed), self._name, None)
 
     def __dlpack_device__(self):
         return (self.device_type, 0)
@@ -685,6 +705,47 @@ def test_dlpack_producer_on_cpu_is_filled():
     x = _ForeignDLPack(1)
     assert fastinit.uniform_(x, seed=1) is x
     assert (x.host != SENTINEL).all() and (x.host >= 0).all() and (x.host < 1).all()
+
+
+def test_versioned_dlpack_producer_is_filled_unless_flagged():
+    x = _ForeignDLPack(1, version=(1, 0))
+    fastinit.uniform_(x, seed=1)
+    want = np.zeros(6, np.float32)
+    fastinit.uniform_(want, seed=1)
+    assert np.array_equal(x.host, want)
+    for flags, problem in ((1, "the target is read-only"), (2, "exported a copy")):
+        x = _ForeignDLPack(1, version=(1, 0), flags=flags)
+        assert_rejected(x.host, ValueError, message("uniform_", problem),
+                        lambda: fastinit.uniform_(x, seed=1))
+    x = _ForeignDLPack(1, version=(2, 0))
+    assert_rejected(x.host, ValueError, message("uniform_", r"DLPack version 2\.0"),
+                    lambda: fastinit.uniform_(x, seed=1))
+
+
+class _Exporter:
+    """Only __dlpack__ (any keywords), as a third-party array would offer it."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __dlpack__(self, **kwargs):
+        return self.a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.a.__dlpack_device__()
+
+
+def test_dlpack_exporter_of_numpy_memory():
+    """NumPy exports DLPack 1.x capsules that flag read-only memory: refused, untouched."""
+    a = np.full(SHAPE, SENTINEL, np.float32)
+    fastinit.normal_(_Exporter(a), seed=3)
+    want = np.zeros(SHAPE, np.float32)
+    fastinit.normal_(want, seed=3)
+    assert np.array_equal(a, want)
+    frozen = np.full(SHAPE, SENTINEL, np.float32)
+    frozen.setflags(write=False)
+    assert_rejected(frozen, ValueError, message("normal_", "read-only"),
+                    lambda: fastinit.normal_(_Exporter(frozen), seed=3))
 
 
 @pytest.mark.parametrize("device_type", [7, 8], ids=["vulkan", "metal"])

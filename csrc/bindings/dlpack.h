@@ -1,4 +1,5 @@
-// The DLPack ABI (v0.8 legacy "dltensor" capsules), as published by the DLPack project.
+// The DLPack ABI, as published by the DLPack project: legacy "dltensor" capsules (v0.8) and
+// versioned "dltensor_versioned" ones (v1.x, which add flags such as read-only).
 #pragma once
 #include <cstdint>
 
@@ -28,4 +29,17 @@ typedef struct DLManagedTensor {
   void* manager_ctx;
   void (*deleter)(struct DLManagedTensor* self);
 } DLManagedTensor;
+typedef struct {
+  uint32_t major;
+  uint32_t minor;
+} DLPackVersion;
+typedef struct DLManagedTensorVersioned {
+  DLPackVersion version;
+  void* manager_ctx;
+  void (*deleter)(struct DLManagedTensorVersioned* self);
+  uint64_t flags;
+  DLTensor dl_tensor;
+} DLManagedTensorVersioned;
+#define DLPACK_FLAG_BITMASK_READ_ONLY (1ULL << 0)
+#define DLPACK_FLAG_BITMASK_IS_COPIED (1ULL << 1)
 }

@@ -10,9 +10,18 @@ namespace py = pybind11;
 namespace fastinit {
 namespace {
 
+bool little_endian() {
+  const uint16_t one = 1;
+  return *reinterpret_cast<const unsigned char*>(&one) == 1;
+}
+
 DType dtype_from_format(const py::buffer_info& info, const char* fn) {
   const std::string& f = info.format;
-  const char c = f.empty() ? '?' : f.back();  // skip byte-order prefixes such as '<' or '='
+  const char order = f.empty() ? '@' : f.front();  // '@', '=', '<', '>' or '!' (or none)
+  if (((order == '>' || order == '!') && little_endian()) || (order == '<' && !little_endian()))
+    throw DTypeError(
+        tagged(fn, "byte order of buffer format '" + f + "' is not supported (native order only)"));
+  const char c = f.empty() ? '?' : f.back();  // the type code after any byte-order prefix
   if (c == 'f' && info.itemsize == 4) return DType::f32;
   if (c == 'd' && info.itemsize == 8) return DType::f64;
   if (c == 'e' && info.itemsize == 2) return DType::f16;
@@ -34,11 +43,24 @@ DType dtype_from_dlpack(DLDataType t, const char* fn) {
                                   "); expected float32, float64, float16 or bfloat16"));
 }
 
+// The tensor a capsule describes; a versioned one must be writable memory of the producer's
+// own (not a copy, where a fill would be lost).
+const DLTensor& capsule_tensor(py::capsule cap, const char* fn) {
+  const std::string name = cap.name() ? cap.name() : "";
+  if (name == "dltensor") return static_cast<DLManagedTensor*>(cap.get_pointer())->dl_tensor;
+  if (name != "dltensor_versioned") throw ValueError(tagged(fn, "expected an unconsumed DLPack capsule"));
+  const auto* mt = static_cast<DLManagedTensorVersioned*>(cap.get_pointer());
+  if (mt->version.major != 1)
+    throw ValueError(tagged(fn, "DLPack version " + std::to_string(mt->version.major) + "." +
+                                    std::to_string(mt->version.minor) + " is not supported (1.x is)"));
+  if (mt->flags & DLPACK_FLAG_BITMASK_READ_ONLY) throw ValueError(tagged(fn, "the target is read-only"));
+  if (mt->flags & DLPACK_FLAG_BITMASK_IS_COPIED)
+    throw ValueError(tagged(fn, "the DLPack producer exported a copy; a fill would not reach the target"));
+  return mt->dl_tensor;
+}
+
 BoundTarget from_capsule(py::capsule cap, int dtype_override, const char* fn) {
-  if (std::string(cap.name() ? cap.name() : "") != "dltensor")
-    throw ValueError(tagged(fn, "expected an unconsumed DLPack capsule"));
-  auto* mt = static_cast<DLManagedTensor*>(cap.get_pointer());
-  const DLTensor& t = mt->dl_tensor;
+  const DLTensor& t = capsule_tensor(cap, fn);
   BoundTarget b;
   b.owner = cap;  // unconsumed: the producer's capsule destructor releases it after the fill
   TensorView& v = b.view;

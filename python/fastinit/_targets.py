@@ -59,7 +59,14 @@ def prepare(t: Any, fn: str, *, bits: bool = False) -> Optional[Target]:
     if isinstance(t, np.ndarray):
         return _prepare_numpy(t, fn, bits)
     if hasattr(t, "__dlpack__"):
-        return Target(t.__dlpack__(), -1, 0, False)
+        # DLPack 1.x where the producer has it: it flags read-only memory, and copy=False
+        # forbids a copy (a fill of a copy would be lost); else a legacy capsule.
+        for kwargs in ({"max_version": (1, 0), "copy": False}, {"max_version": (1, 0)}, {}):
+            try:
+                return Target(t.__dlpack__(**kwargs), -1, 0, False)
+            except TypeError:  # an older producer: fewer keywords
+                if not kwargs:
+                    raise
     raise TypeError(
         f"fastinit.{fn}: expected a torch.Tensor or numpy.ndarray, got {type(t).__name__}"
     )
