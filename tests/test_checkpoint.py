@@ -179,6 +179,10 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert main(["checkpoint", str(bad), "--out", str(tmp_path / "o"), "--chunk-mb", "0"]) == 2
     assert "--chunk-mb" in capsys.readouterr().err
     assert main(["verify", str(tmp_path)]) == 2
+    for text, problem in (("not json", "is not a JSON config"), ("[1, 2]", "holds a JSON list")):
+        bad.write_text(text)
+        assert main(["checkpoint", str(bad), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+        assert problem in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="workers must be"):
         fastinit.checkpoint(CONFIG, tmp_path / "o", workers=0)

@@ -133,7 +133,13 @@ def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, An
     if os.path.isdir(path):
         path = os.path.join(path, "config.json")
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            cfg = json.load(f)
+        except ValueError as e:  # JSONDecodeError, and bad UTF-8
+            raise ValueError(f"{path} is not a JSON config: {e}") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path} holds a JSON {type(cfg).__name__}, not a config object")
+    return cfg
 
 
 def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bfloat16",
