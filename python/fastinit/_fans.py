@@ -17,7 +17,7 @@ import math
 from typing import Any, Optional, Sequence, Tuple, Union
 
 from ._fills import _dim
-from ._targets import check_writable_torch, is_torch_tensor
+from ._targets import check_writable
 
 #: The nonlinearities whose gain is 1 besides "sigmoid" (torch's list, in torch's order).
 _LINEAR_FNS = (
@@ -95,8 +95,7 @@ def _calculate_correct_fan(tensor: Any, mode: str) -> int:
 
 def shape_of(fn: str, tensor: Any) -> Tuple[int, ...]:
     """The shape of a torch tensor or NumPy array; anything else is a clear TypeError."""
-    if is_torch_tensor(tensor) and tensor.device.type != "meta":
-        check_writable_torch(tensor, fn)  # before .shape, which a nested tensor lacks
+    check_writable(tensor, fn)  # every caller writes it; first, as nested tensors lack .shape
     shape = getattr(tensor, "shape", None)
     if shape is None:
         raise TypeError(

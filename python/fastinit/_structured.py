@@ -184,8 +184,6 @@ def orthogonal_(tensor: T, gain: float = 1, generator: Any = None, *,
             except RuntimeError:  # not viewable as a matrix (e.g. a permuted 3-D view)
                 t.copy_(q.reshape(shape))
         return tensor
-    if not tensor.flags.writeable:  # type: ignore[attr-defined]
-        raise ValueError(f"fastinit.{fn}: the target is read-only")
     q, r = np.linalg.qr(_sample(tensor, small, big, generator, seed))
     q *= np.where(np.diagonal(r) < 0, -1.0, 1.0).astype(q.dtype) * gain
     if rows < cols:

@@ -82,17 +82,23 @@ def _prepare_numpy(a: np.ndarray, fn: str, bits: bool) -> Target:
         return Target(a, -1, 0, False)
     if a.dtype.name not in _FLOAT_NAMES:
         raise _dtype_error(fn, a.dtype.name)
-    if not a.flags.writeable:
-        raise ValueError(f"fastinit.{fn}: the target is read-only")
+    check_writable(a, fn)
     if a.dtype.name in _VIEWED:  # ml_dtypes types: same bits, seen through uintN
         view, code = _VIEWED[a.dtype.name]
         return Target(a.view(view), int(code), 0, False)
     return Target(a, -1, 0, False)
 
 
-def check_writable_torch(t: Any, fn: str) -> None:
-    """Torch tensors no fill may write: other layouts, and (as torch rules) inference tensors
-    outside inference mode; our writes go through detach()/DLPack, which would not refuse."""
+def check_writable(t: Any, fn: str) -> None:
+    """Targets no fill may write, whichever path writes them (engine, torch or NumPy ops):
+    read-only arrays; torch tensors of other layouts, and (as torch rules) inference tensors
+    outside inference mode, which our writes through detach()/DLPack would not refuse."""
+    if isinstance(t, np.ndarray):
+        if not t.flags.writeable:
+            raise ValueError(f"fastinit.{fn}: the target is read-only")
+        return
+    if not is_torch_tensor(t) or t.device.type == "meta":
+        return
     torch = sys.modules["torch"]
     if t.is_nested or t.layout != torch.strided:
         layout = "nested" if t.is_nested else t.layout
@@ -107,7 +113,7 @@ def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:
     torch = sys.modules["torch"]
     if t.device.type == "meta":
         return None
-    check_writable_torch(t, fn)
+    check_writable(t, fn)
     if bits:
         if t.dtype != getattr(torch, "uint32", None):
             raise TypeError(f"fastinit.{fn}: out must be a uint32 tensor, got {t.dtype}")
