@@ -97,6 +97,11 @@ PARAMS = [
     pytest.param("constant", (0.1,), id="constant-0.1"),
     pytest.param("constant", (-2.5,), id="constant-neg"),
     pytest.param("constant", (3e-7,), id="constant-f16-subnormal"),
+    # bfloat16 round-to-even ties (about half the float32 values sit exactly on one) and
+    # float32 subnormals, which the vector bfloat16 store must round as core does
+    pytest.param("normal", (1 + 2**-8, 1e-7), id="normal-bf16-ties-down"),
+    pytest.param("normal", (1 + 3 * 2**-8, 1e-7), id="normal-bf16-ties-up"),
+    pytest.param("normal", (0.0, 1e-39), id="normal-f32-subnormal"),
 ]
 
 
@@ -159,7 +164,8 @@ def _isa_cases() -> dict:
                     seed=seed)
     extra = [("normal", (0.0, 1e-6)), ("trunc_normal", (0.0, 0.001, -2.0, 2.0)),
              ("trunc_normal", (0.0, 1.0, 5.0, 6.0)), ("trunc_normal", (0.0, 1.0, 20.0, 21.0)),
-             ("uniform", (-3.7, 2.1))]
+             ("uniform", (-3.7, 2.1)), ("normal", (1 + 2**-8, 1e-7)),
+             ("normal", (1 + 3 * 2**-8, 1e-7)), ("normal", (0.0, 1e-39))]
     for kind, params in extra:
         for dtype in dtypes:
             cases[f"{kind}{params}-{dtype}"] = dict(kind=kind, dtype=dtype, params=list(params),
