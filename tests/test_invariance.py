@@ -281,3 +281,30 @@ def test_set_num_threads_reaches_every_python_thread(restore_threads):
     fastinit.set_num_threads(2)
     two = _fill_with_threads(2, "normal", lambda: empty_target("numpy", "float32", (n,)))
     assert_bits_equal(filled, two, "normal from a worker thread with 1 thread vs main with 2")
+
+
+def test_concurrent_fills_from_python_threads_are_each_exact():
+    """Fills release the GIL, so Python threads run them at once, each with its own OpenMP
+    team: every result must still be exactly its sequential fill."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = (1 << 20) + 5
+    cases = [(kind, dtype, seed) for seed in range(3) for kind in RANDOM_KINDS
+             for dtype in ("float32", "float16")]
+    want = {c: reference_bits(c[0], c[1], DEFAULT_PARAMS[c[0]], c[2], (n,))
+            for c in cases[:3]}
+
+    def run(case):
+        kind, dtype, seed = case
+        out = empty_target("numpy", dtype, (n,))
+        fill(kind, out, DEFAULT_PARAMS[kind], seed=seed)
+        return as_bits(out)
+
+    sequential = {c: run(c) for c in cases}
+    for c, bits in want.items():  # the sequential fills are the reference's
+        assert np.array_equal(sequential[c], bits), c
+    with ThreadPoolExecutor(6) as pool:
+        for _ in range(2):
+            concurrent = dict(zip(cases, pool.map(run, cases)))
+            for c in cases:
+                assert np.array_equal(concurrent[c], sequential[c]), c
