@@ -49,7 +49,11 @@ void place(Plan& p, const TensorView& v, const FillRequest& r, const char* fn) {
     throw ValueError(tagged(fn, "global_offset has " + std::to_string(goff.size()) +
                                     " dims but the tensor has " + std::to_string(n)));
   for (int k = 0; k < n; ++k) {
-    if (goff[k] < 0 || gshape[k] < 0 || (__int128)goff[k] + v.shape[k] > gshape[k])
+    if (goff[k] < 0 || gshape[k] < 0)
+      throw ValueError(tagged(fn, std::string(goff[k] < 0 ? "global_offset" : "global_shape") +
+                                      " entries must be >= 0 (dim " + std::to_string(k) + ": " +
+                                      std::to_string(goff[k] < 0 ? goff[k] : gshape[k]) + ")"));
+    if ((__int128)goff[k] + v.shape[k] > gshape[k])
       throw ValueError(tagged(fn, "the tensor does not fit in global_shape at global_offset (dim " +
                                       std::to_string(k) + ": offset " + std::to_string(goff[k]) +
                                       " + size " + std::to_string(v.shape[k]) + " > " +

@@ -434,8 +434,10 @@ PLACEMENT_CASES = [
     ("offset-plus-size-exceeds", SHAPE, (8, 6), (5, 0), ValueError, "does not fit in global_shape"),
     ("offset-plus-size-exceeds-last-dim", SHAPE, (8, 6), (0, 1), ValueError, r"does not fit"),
     ("shape-smaller-than-tensor", SHAPE, (4, 5), None, ValueError, r"does not fit"),
-    ("negative-offset", SHAPE, (8, 6), (-1, 0), ValueError, r"does not fit"),
-    ("negative-shape", SHAPE, (-4, 6), None, ValueError, r"does not fit"),
+    ("negative-offset", SHAPE, (8, 6), (-1, 0), ValueError,
+     r"global_offset entries must be >= 0, got -1"),
+    ("negative-shape", SHAPE, (-4, 6), None, ValueError,
+     r"global_shape entries must be >= 0, got -4"),
     ("offset-without-shape", SHAPE, None, (0, 0), ValueError, "global_offset needs global_shape"),
     ("float-in-shape", SHAPE, (8.0, 6), None, TypeError, "global_shape must hold ints, got float"),
     ("float-in-offset", SHAPE, (8, 6), (1.5, 0), TypeError,
@@ -465,6 +467,27 @@ def test_bad_placement_numpy(name, shape, gshape, goffset, exc, problem):
     assert_rejected(a, exc, message(name, problem),
                     lambda: RANDOM_FILLS[name][0](a, seed=1, global_shape=gshape,
                                                   global_offset=goffset))
+
+
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "xavier_normal_", "he_normal_",
+                                  "lecun_uniform_", "variance_scaling_"])
+def test_negative_global_shape_named_by_fan_based_inits(name):
+    """Fans come from global_shape before any fill: a negative entry was a bare 'math domain
+    error' (or named uniform_) there."""
+    a = np_target()
+    assert_rejected(a, ValueError, message(name, "global_shape entries must be >= 0, got -4"),
+                    lambda: getattr(fastinit, name)(a, seed=1, global_shape=(-4, 6)))
+
+
+def test_negative_placement_in_the_compiled_core():
+    a = np_target()
+    for gshape, goffset, problem in (((8, 6), (-1, 0), r"global_offset entries must be >= 0 "
+                                      r"\(dim 0: -1\)"),
+                                     ((8, -6), (0, 0), r"global_shape entries must be >= 0 "
+                                      r"\(dim 1: -6\)")):
+        assert_rejected(a, ValueError, message("normal_", problem), lambda: fastinit._core.fill(
+            a, "normal_", fastinit._core.KIND_NORMAL, [0.0, 1.0], 1, 0, list(gshape),
+            list(goffset), dtype_override=-1, cuda_stream=0, check_only=False))
 
 
 @pytest.mark.parametrize("shape, gshape, goffset, exc, problem",

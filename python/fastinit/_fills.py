@@ -37,6 +37,8 @@ def _dim(fn: str, name: str, d: Any) -> int:
     if isinstance(d, bool) or not hasattr(d, "__index__"):
         raise TypeError(f"fastinit.{fn}: {name} must hold ints, got {type(d).__name__}")
     value = d.__index__()
+    if value < 0:
+        raise ValueError(f"fastinit.{fn}: {name} entries must be >= 0, got {value}")
     if value >= 1 << 63:
         raise ValueError(f"fastinit.{fn}: {name} entries must be below 2**63, got {value}")
     return value
