@@ -165,3 +165,23 @@ def test_materialize_argument_errors():
 def test_init_module_needs_a_module():
     with pytest.raises(TypeError, match="fastinit.init_module: model must be a torch.nn.Module"):
         fastinit.init_module(torch.zeros(3))
+
+
+def test_materialize_device_and_dtype_errors_come_first():
+    built = []
+
+    def build():
+        built.append(1)
+        return torch.nn.Linear(2, 2)
+
+    for kwargs, exc, text in (({"dtype": torch.int32}, ValueError, "must be a floating torch"),
+                              ({"dtype": "bf16"}, ValueError, "unknown dtype 'bf16'"),
+                              ({"device": "nope"}, ValueError, "'nope' is not a torch device")):
+        with pytest.raises(exc, match=f"fastinit.materialize: .*{text}"):
+            fastinit.materialize(build, **kwargs)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no usable CUDA device"):
+            fastinit.materialize(build, device="cuda")
+    assert built == []  # refused before the model was built
+    m = fastinit.materialize(build, dtype="bfloat16", seed=3)
+    assert m.weight.dtype == torch.bfloat16

@@ -45,6 +45,22 @@ def is_float_target(t: Any) -> bool:
     return (is_torch_tensor(t) or isinstance(t, np.ndarray)) and dtype_name(t) in _FLOAT_NAMES
 
 
+def torch_floating_dtype(dtype: Any, fn: str) -> Any:
+    """``dtype`` (a torch dtype or its name, e.g. "bfloat16") as a floating torch.dtype, or
+    None; anything else is a ValueError naming ``fn``."""
+    if dtype is None:
+        return None
+    torch = sys.modules["torch"]
+    if isinstance(dtype, str):
+        named = getattr(torch, dtype, None)
+        if not isinstance(named, torch.dtype):
+            raise ValueError(f"{fn}: unknown dtype {dtype!r}")
+        dtype = named
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"{fn}: dtype must be a floating torch dtype, got {dtype!r}")
+    return dtype
+
+
 def _dtype_error(fn: str, dtype: Any) -> TypeError:
     return TypeError(
         f"fastinit.{fn}: dtype {dtype} is not supported; expected float32, float64, "

@@ -24,6 +24,7 @@ import warnings
 
 from typing import Any, Callable, Dict, List, Tuple
 
+from ._targets import torch_floating_dtype
 from .module_init import _Tracker, _untouched, named_tensors, tracing
 from .streams import NameKeys, _resolving, storage_key
 
@@ -76,14 +77,23 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     from .module_init import init_module  # noqa: PLC0415
     from .patch import patch  # noqa: PLC0415
 
+    fn = "fastinit.materialize"
     if not callable(build) or isinstance(build, torch.nn.Module):
-        raise TypeError(f"fastinit.materialize: build must be a function that builds the "
-                        f"model (lambda: MyModel()), got {type(build).__name__}")
+        raise TypeError(f"{fn}: build must be a function that builds the model "
+                        f"(lambda: MyModel()), got {type(build).__name__}")
+    dtype = torch_floating_dtype(dtype, fn)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"{fn}: device {device!r} is not a torch device ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{fn}: device {device} asked for, but torch has no usable CUDA "
+                           f"device")
     recorder = Recorder()
     with torch.device("meta"), patch(), tracing(recorder):
         model = build()
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"fastinit.materialize: build() must return a torch.nn.Module, got "
+        raise TypeError(f"{fn}: build() must return a torch.nn.Module, got "
                         f"{type(model).__name__}")
     meta_named = named_tensors(model)
     meta_by_storage: Dict[int, Tuple[str, Any]] = {}

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, parse_size,
                                plan_shards, raw_bytes)
 from ._module_groups import run_groups
+from ._targets import torch_floating_dtype
 from .module_init import named_tensors
 
 
@@ -175,12 +176,8 @@ def _meta_copy(model: Any, dtype: Any, fn: str) -> Any:
         if _dtype_name(t.dtype) not in DTYPE_CODES:
             raise ValueError(f"{fn}: {n} has dtype {t.dtype}; safetensors files hold "
                              f"{', '.join(DTYPE_CODES)}")
-    if isinstance(dtype, str):
-        if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"{fn}: unknown dtype {dtype!r}")
-        dtype = getattr(torch, dtype)
-    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point
-                              or _dtype_name(dtype) not in DTYPE_CODES):
+    dtype = torch_floating_dtype(dtype, fn)
+    if dtype is not None and _dtype_name(dtype) not in DTYPE_CODES:
         raise ValueError(f"{fn}: dtype must be a floating dtype safetensors holds, got {dtype!r}")
     work = copy.deepcopy(model)
     return work.to(dtype=dtype) if dtype is not None else work
