@@ -82,12 +82,14 @@ def test_dtensor_equals_unsharded(tmp_path):
     procs = [ctx.Process(target=_worker, args=(r, 2, str(rendezvous), q)) for r in range(2)]
     for p in procs:
         p.start()
-    try:
-        reports = dict((rank, (status, value)) for rank, status, value in
-                       (q.get(timeout=90) for _ in procs))
+    reports = {}
+    try:  # a failed rank leaves the other blocked in a collective: stop at the first error
+        while len(reports) < len(procs) and all(s == "ok" for s, _ in reports.values()):
+            rank, status, value = q.get(timeout=90)
+            reports[rank] = (status, value)
     finally:
         for p in procs:
-            p.join(timeout=30)
+            p.join(timeout=30 if len(reports) == len(procs) else 1)
             if p.is_alive():
                 p.kill()
     failed = [f"rank {rank} failed:\n{value}" for rank, (status, value)
