@@ -192,10 +192,12 @@ def test_non_array_target(name, target):
     ("eye_", (4, 6), ()), ("dirac_", (4, 6, 3), ()), ("sparse_", (4, 6), (0.5,)),
     ("orthogonal_", (4, 6), ()), ("kaiming_uniform_", (4, 6), ()),
     ("xavier_normal_", (4, 6), ()), ("he_normal_", (4, 6), ()),
+    ("delta_orthogonal_", (6, 4, 3), ()), ("variance_scaling_tf1_", (4, 6), ()),
 ])
 def test_read_only_array_named_by_every_initializer(name, shape, args):
     """Not by the function it delegates to (sparse_ said normal_, kaiming_uniform_ uniform_,
-    eye_ and dirac_ gave NumPy's 'assignment destination is read-only')."""
+    delta_orthogonal_ zeros_, eye_ and dirac_ gave NumPy's 'assignment destination is
+    read-only')."""
     a = np.full(shape, SENTINEL, np.float32)
     a.flags.writeable = False
     assert_rejected(a, ValueError, message(name, "read-only"),

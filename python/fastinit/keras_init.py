@@ -25,6 +25,7 @@ import math
 from typing import Any, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _core
+from ._fans import shape_of
 from ._fills import _dim, _fill, _number
 
 T = TypeVar("T")
@@ -40,13 +41,9 @@ _DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
 
 def _shape(fn: str, t: Any, global_shape: Shape) -> Tuple[int, ...]:
     """The shape fans are computed from: ``global_shape`` when given, else the tensor's."""
-    shape = getattr(t, "shape", None)
-    if shape is None:
-        raise TypeError(
-            f"fastinit.{fn}: expected a torch.Tensor or numpy.ndarray, got {type(t).__name__}"
-        )
+    shape = shape_of(fn, t)  # checks the target can be written, too
     if global_shape is None:
-        return tuple(int(d) for d in shape)
+        return shape
     g = tuple(_dim(fn, "global_shape", d) for d in global_shape)
     if len(g) != len(shape):
         raise ValueError(
