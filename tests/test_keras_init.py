@@ -227,7 +227,7 @@ def test_meta_and_empty_are_noops() -> None:
     (lambda t: K.lecun_uniform_(t, seed=1, generator=torch.Generator()), ValueError,
      "fastinit.lecun_uniform_: pass seed= or generator=, not both"),
     (lambda t: K.he_uniform_(t, global_shape=(8, 8, 8)), ValueError,
-     "fastinit.he_uniform_: global_shape has 3 dimensions, the tensor has 2"),
+     "fastinit.he_uniform_: global_shape has 3 dims but the tensor has 2"),
     (lambda t: K.variance_scaling_tf1_(t, mode="FAN_BAD"), TypeError,
      "fastinit.variance_scaling_tf1_: Unknown mode FAN_BAD [FAN_IN, FAN_OUT, FAN_AVG]"),
     (lambda t: K.uniform_unit_scaling_(t, -1.0), ValueError,

@@ -25,8 +25,8 @@ import math
 from typing import Any, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _core
-from ._fans import shape_of
-from ._fills import _dim, _fill, _number
+from ._fans import fan_shape
+from ._fills import _fill, _number
 
 T = TypeVar("T")
 Axes = Union[int, Sequence[int]]
@@ -40,16 +40,9 @@ _DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
 
 
 def _shape(fn: str, t: Any, global_shape: Shape) -> Tuple[int, ...]:
-    """The shape fans are computed from: ``global_shape`` when given, else the tensor's."""
-    shape = shape_of(fn, t)  # checks the target can be written, too
-    if global_shape is None:
-        return shape
-    g = tuple(_dim(fn, "global_shape", d) for d in global_shape)
-    if len(g) != len(shape):
-        raise ValueError(
-            f"fastinit.{fn}: global_shape has {len(g)} dimensions, the tensor has {len(shape)}"
-        )
-    return g
+    """The shape fans are computed from: ``global_shape`` when given, else the tensor's (the
+    torch-layout names' rule; checks the target can be written, too)."""
+    return fan_shape(fn, t, global_shape)
 
 
 def _axes(fn: str, name: str, axes: Axes, ndim: int) -> Tuple[int, ...]:
