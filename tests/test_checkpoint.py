@@ -147,6 +147,8 @@ def test_verify_detects_corruption(tmp_path, capsys):
     cfg.write_text(json.dumps(CONFIG))
     out = tmp_path / "out"
     assert main(["checkpoint", str(cfg), "--out", str(out), "--seed", "5", "--quiet"]) == 0
+    size = load_json(out / "model.safetensors.index.json")["metadata"]["total_size"]
+    assert f"wrote {size / 1e3:.3g} kB, " in capsys.readouterr().out  # not "0.00 GB"
     assert main(["verify", str(out), "--quiet"]) == 0
     assert main(["verify", str(out), "--seed", "6", "--quiet"]) == 1
     shard = out / "model-00001-of-00001.safetensors"

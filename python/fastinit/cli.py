@@ -53,9 +53,9 @@ def _run(args: argparse.Namespace) -> int:
                            chunk_bytes=args.chunk_mb << 20, progress=not args.quiet)
         size = index["metadata"]["total_size"]
         dt = time.perf_counter() - t0
-        print(f"wrote {size / 1e9:.2f} GB, {len(index['weight_map'])} tensors, "
+        print(f"wrote {_bytes(size)}, {len(index['weight_map'])} tensors, "
               f"{len(set(index['weight_map'].values()))} shard(s) to {args.out} in {dt:.1f} s "
-              f"({size / 1e9 / dt:.2f} GB/s)")
+              f"({_bytes(size / dt)}/s)")
         return 0
     bad = verify(args.dir, seed=args.seed, sample=args.sample, progress=not args.quiet)
     for line in bad[:50]:
@@ -63,6 +63,14 @@ def _run(args: argparse.Namespace) -> int:
     print(f"verify: {'OK' if not bad else f'{len(bad)} mismatch(es)'} "
           f"({time.perf_counter() - t0:.1f} s)")
     return 1 if bad else 0
+
+def _bytes(n: float) -> str:
+    """1.23 GB, 45.6 MB, 7.8 kB: three significant figures for any checkpoint size."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
 
 if __name__ == "__main__":
     sys.exit(main())
