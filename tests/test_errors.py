@@ -774,6 +774,16 @@ class _Exporter:
         return self.a.__dlpack_device__()
 
 
+def test_dlpack_export_refused_by_the_producer():
+    class Refuses:
+        def __dlpack__(self, **kwargs):
+            raise BufferError("cannot export")
+
+    with pytest.raises(ValueError, match=message("uniform_", r"cannot be exported for writing "
+                                                            r"through DLPack \(cannot export\)")):
+        fastinit.uniform_(Refuses(), seed=1)
+
+
 def test_dlpack_exporter_of_numpy_memory():
     """NumPy exports DLPack 1.x capsules that flag read-only memory: refused, untouched."""
     a = np.full(SHAPE, SENTINEL, np.float32)

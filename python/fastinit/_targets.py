@@ -83,6 +83,9 @@ def prepare(t: Any, fn: str, *, bits: bool = False) -> Optional[Target]:
             except TypeError:  # an older producer: fewer keywords
                 if not kwargs:
                     raise
+            except BufferError as e:  # the producer cannot export it (read-only, other device)
+                raise ValueError(f"fastinit.{fn}: the target cannot be exported for writing "
+                                 f"through DLPack ({e})") from None
     raise TypeError(
         f"fastinit.{fn}: expected a torch.Tensor or numpy.ndarray, got {type(t).__name__}"
     )
