@@ -4,8 +4,9 @@
 
 One thread, a 64Ki-element buffer (256 KiB for float32, in L2) filled thousands of times:
 memory plays no part, so the rate is the generator plus the transform. ``random_bits_`` is
-Philox4x32-10 alone (one 32-bit word per element). Cycles per element use the nominal clock
-read from /proc/cpuinfo (None elsewhere). perf counters are not available on this VM.
+Philox4x32-10 alone (one 32-bit word per element); bfloat16 rows need torch. Cycles per
+element use the nominal clock read from /proc/cpuinfo (None elsewhere). perf counters are not
+available on this VM.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def main() -> None:
         "normal_ float16": lambda: fastinit.normal_(f16, seed=1),
         "constant_ float32": lambda: fastinit.constant_(f32, 0.5),
     }
+    try:  # bfloat16 needs a torch tensor (NumPy has no bfloat16 without ml_dtypes)
+        import torch  # noqa: PLC0415
+    except ImportError:
+        torch = None
+    if torch is not None:
+        bf16 = torch.empty(N, dtype=torch.bfloat16)
+        cases["uniform_ bfloat16"] = lambda: fastinit.uniform_(bf16, seed=1)
+        cases["normal_ bfloat16"] = lambda: fastinit.normal_(bf16, seed=1)
     hz = clock_hz()
     print(f"# isa {fastinit.cpu_isa()}, 1 thread, {N} elements in cache, clock "
           f"{hz / 1e9:.2f} GHz" if hz else "# clock unknown")
