@@ -14,9 +14,10 @@ from typing import Any, Optional, TypeVar
 import numpy as np
 
 from . import _core
+from ._fans import fan_shape
 from ._fills import _fill, _number, zeros_
 from ._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
-from .keras_init import Axes, Shape, _axes, _shape, compute_fans
+from .keras_init import Axes, Shape, _axes, compute_fans
 
 T = TypeVar("T")
 
@@ -38,7 +39,7 @@ def uniform_unit_scaling_(tensor: T, factor: float = 1.0, *, out_axis: Optional[
     f = _number(fn, "factor", factor)
     if f < 0:
         raise ValueError(f"fastinit.{fn}: factor must be >= 0, got {factor}")
-    shape = _shape(fn, tensor, global_shape)
+    shape = fan_shape(fn, tensor, global_shape)
     outs = _axes(fn, "out_axis", 0 if out_axis is None else out_axis, len(shape)) if shape else ()
     if len(set(outs)) != len(outs):
         raise ValueError(f"fastinit.{fn}: out_axis={out_axis!r} names an axis twice")
@@ -70,7 +71,7 @@ def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
     m = mode.upper() if isinstance(mode, str) else mode
     if m not in _TF1_MODES:
         raise TypeError(f"fastinit.{fn}: Unknown mode {mode} [FAN_IN, FAN_OUT, FAN_AVG]")
-    shape = _shape(fn, tensor, global_shape)
+    shape = fan_shape(fn, tensor, global_shape)
     fan_in: float
     fan_out: float
     if len(shape) <= 1 and in_axis is None and out_axis is None:
@@ -98,7 +99,7 @@ def delta_orthogonal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
     map of the centre pixel: it preserves norms at initialization.
     """
     fn = "delta_orthogonal_"
-    shape = _shape(fn, tensor, None)
+    shape = fan_shape(fn, tensor, None)
     if len(shape) not in (3, 4, 5):
         raise ValueError(f"fastinit.{fn}: Delta orthogonal initializer requires a 3D, 4D or "
                          f"5D shape (out, in, *kernel), got {len(shape)} dimensions")

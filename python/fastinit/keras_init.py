@@ -39,12 +39,6 @@ _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
 
 
-def _shape(fn: str, t: Any, global_shape: Shape) -> Tuple[int, ...]:
-    """The shape fans are computed from: ``global_shape`` when given, else the tensor's (the
-    torch-layout names' rule; checks the target can be written, too)."""
-    return fan_shape(fn, t, global_shape)
-
-
 def _axes(fn: str, name: str, axes: Axes, ndim: int) -> Tuple[int, ...]:
     bad = TypeError(f"fastinit.{fn}: {name} must be an int or a tuple of ints, got {axes!r}")
     try:
@@ -131,7 +125,7 @@ def _variance_scaling(fn: str, t: T, scale: float, mode: str, distribution: str,
         raise ValueError(f"fastinit.{fn}: invalid distribution for variance scaling "
                          f"initializer: {distribution} (expected one of "
                          f"{', '.join(_DISTRIBUTIONS)})")
-    fan_in, fan_out = compute_fans(_shape(fn, t, global_shape), in_axis, out_axis, batch_axis,
+    fan_in, fan_out = compute_fans(fan_shape(fn, t, global_shape), in_axis, out_axis, batch_axis,
                                    fn=fn)
     return _draw(fn, t, d, s / _fan(m, fan_in, fan_out), generator, seed, global_shape,
                  global_offset)
