@@ -7,6 +7,7 @@ format asks), and then takes tensor bytes at any offset, from any thread, in any
 ``model.safetensors.index.json`` last, each atomically: the index marks a complete checkpoint.
 Writing over an earlier checkpoint replaces it (its index and leftover shards are removed).
 Leaving the ``with`` block without ``commit()`` (an exception, Ctrl-C) removes the partials.
+Also here: the argument checks both checkpoint paths (config and module) share.
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def raw_bytes(t: Any) -> Any:
     import torch  # noqa: PLC0415
 
     return t.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def check_count(value: Any, name: str, fn: str) -> None:
+    """workers, chunk_bytes, group_bytes: an int >= 1 (a bool is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{fn}: {name} must be an int >= 1, got {value!r}")
+
+
+def check_sample(sample: Optional[int], fn: str) -> None:
+    """``sample`` is None (check everything) or a positive int (0 would check nothing)."""
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
+                               or sample < 1):
+        raise ValueError(f"{fn}: sample must be a positive int (or None: everything), got "
+                         f"{sample!r}")
 
 
 def parse_size(size: Union[int, str], fn: str = "fastinit.checkpoint") -> int:

@@ -28,7 +28,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from ._safetensors_out import Entry, Progress, ShardedWriter, parse_size, plan_shards, raw_bytes
+from ._safetensors_out import (Entry, Progress, ShardedWriter, check_count, check_sample,
+                               parse_size, plan_shards, raw_bytes)
 from .streams import _resolving, stream_of
 
 _REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -163,11 +164,8 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
     if dtype not in _DTYPES:
         raise ValueError(f"fastinit.checkpoint: dtype must be one of {sorted(_DTYPES)}, "
                          f"got {dtype!r}")
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"fastinit.checkpoint: workers must be an int >= 1, got {workers!r}")
-    if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
-        raise ValueError(f"fastinit.checkpoint: chunk_bytes must be an int >= 1, "
-                         f"got {chunk_bytes!r}")
+    check_count(workers, "workers", "fastinit.checkpoint")
+    check_count(chunk_bytes, "chunk_bytes", "fastinit.checkpoint")
     seed = check_seed(seed, "checkpoint")
     cfg = load_config(config)
     model_type = cfg.setdefault("model_type", "llama")
@@ -232,14 +230,6 @@ def read_header(path: str) -> Tuple[Dict[str, Any], int]:
         return json.loads(f.read(n)), 8 + n
 
 
-def check_sample(sample: Optional[int], fn: str) -> None:
-    """``sample`` is None (check everything) or a positive int (0 would check nothing)."""
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
-                               or sample < 1):
-        raise ValueError(f"{fn}: sample must be a positive int (or None: everything), got "
-                         f"{sample!r}")
-
-
 def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
            sample: Optional[int] = None, *, chunk_bytes: int = 64 << 20,
            progress: bool = False) -> List[str]:
@@ -297,4 +287,4 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
     return bad
 
 
-__all__ = ["checkpoint", "check_sample", "verify", "llama_specs", "read_header"]
+__all__ = ["checkpoint", "verify", "llama_specs", "read_header"]

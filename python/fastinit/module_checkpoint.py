@@ -21,8 +21,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, parse_size,
-                               plan_shards, raw_bytes)
+from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, check_count,
+                               check_sample, parse_size, plan_shards, raw_bytes)
 from ._module_groups import run_groups
 from ._targets import torch_floating_dtype
 from .module_init import named_tensors
@@ -43,7 +43,8 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
     from ._seeds import check_seed  # noqa: PLC0415
 
     seed = check_seed(seed, "checkpoint")
-    _check_counts(group_bytes, workers, "fastinit.checkpoint")
+    check_count(group_bytes, "group_bytes", "fastinit.checkpoint")
+    check_count(workers, "workers", "fastinit.checkpoint")
     work = _meta_copy(model, dtype, "fastinit.checkpoint")
     named, keep = _kept(work)
     entries = [Entry(k, tuple(named[k].shape), _dtype_name(named[k].dtype)) for k in keep]
@@ -69,11 +70,12 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     ``missing`` / ``unexpected`` / shape or dtype), empty when the checkpoint is exactly what
     the model and seed give."""
     from ._seeds import check_seed  # noqa: PLC0415
-    from .checkpoints import check_sample, read_header  # noqa: PLC0415
+    from .checkpoints import read_header  # noqa: PLC0415
 
     fn = "fastinit.verify_module"
     check_sample(sample, fn)
-    _check_counts(group_bytes, workers, fn)
+    check_count(group_bytes, "group_bytes", fn)
+    check_count(workers, "workers", fn)
     out = os.fspath(out_dir)
     with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
         files = sorted(set(json.load(f)["weight_map"].values()))
@@ -140,12 +142,6 @@ def verify_transformers(out_dir: Union[str, os.PathLike], seed: Optional[int] = 
     with torch.device("meta"):
         model = cls(config)
     return verify_module(model, out, seed=seed, sample=sample)
-
-
-def _check_counts(group_bytes: int, workers: int, fn: str) -> None:
-    for name, value in (("group_bytes", group_bytes), ("workers", workers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{fn}: {name} must be an int >= 1, got {value!r}")
 
 
 def _kept(work: Any) -> Tuple[Dict[str, Any], List[str]]:
