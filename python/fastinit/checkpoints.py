@@ -246,7 +246,7 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
     if model_type not in _ARCHITECTURES:
         from .module_checkpoint import verify_transformers  # noqa: PLC0415
 
-        return verify_transformers(out, seed=seed, sample=sample)
+        return verify_transformers(out, cfg, seed=seed, sample=sample)
     with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
         index = json.load(f)
     specs = {s.name: s for s in llama_specs(cfg)}

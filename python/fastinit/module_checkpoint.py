@@ -117,10 +117,11 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     return sorted(bad)  # the writer threads finish in any order
 
 
-def verify_transformers(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
-                        sample: Optional[int] = None) -> List[str]:
+def verify_transformers(out_dir: Union[str, os.PathLike], config: Dict[str, Any],
+                        seed: Optional[int] = None, sample: Optional[int] = None) -> List[str]:
     """:func:`verify_module` for a transformers model's checkpoint, the meta model rebuilt from
-    the directory's ``config.json`` (``architectures[0]``, a class transformers exports)."""
+    the directory's ``config.json`` (``config``, as :func:`fastinit.verify` loaded it; its
+    ``architectures[0]`` is a class transformers exports)."""
     import torch  # noqa: PLC0415
 
     fn = "fastinit.verify"
@@ -131,8 +132,7 @@ def verify_transformers(out_dir: Union[str, os.PathLike], seed: Optional[int] = 
         raise ValueError(f"{fn}: {out} holds a model whose config.json only transformers can "
                          f"rebuild, and transformers is not installed (or call "
                          f"fastinit.verify_module(meta_model, out_dir))") from None
-    with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
-        names = json.load(f).get("architectures") or []
+    names = config.get("architectures") or []
     cls = getattr(transformers, names[0], None) if len(names) == 1 else None
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         raise ValueError(f"{fn}: {out}/config.json names no model class transformers has "
