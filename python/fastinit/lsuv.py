@@ -108,14 +108,18 @@ def lsuv_(model: Any, batch: Any, *, target_std: float = 1.0, tol: float = 0.1,
     stats: Dict[str, Tuple[float, float]] = {}
 
     def record_order(m: Any, _i: Any, out: Any) -> None:
-        if m not in order:
-            order.append(m)
-            # checked before any weight changes: a std needs values, and finite ones
-            what = (f"{out.numel()} output value(s)" if out.numel() < 2 else
-                    None if bool(torch.isfinite(out).all()) else "non-finite outputs")
-            if what:
-                raise ValueError(f"fastinit.lsuv_: layer {layers[m] or '(model)'} gives {what} "
-                                 f"on this batch; LSUV needs outputs with a finite std")
+        if m in order:
+            return
+        order.append(m)
+        # checked before any weight changes: a std needs values, and finite ones
+        if out.numel() < 2:
+            what = f"{out.numel()} output value(s)"
+        elif not bool(torch.isfinite(out).all()):
+            what = "non-finite outputs"
+        else:
+            return
+        raise ValueError(f"fastinit.lsuv_: layer {layers[m] or '(model)'} gives {what} on this "
+                         f"batch; LSUV needs outputs with a finite std")
 
     def measure(m: Any, _i: Any, out: Any) -> None:
         y = out.detach().double()
