@@ -10,15 +10,12 @@ namespace py = pybind11;
 namespace fastinit {
 namespace {
 
-bool little_endian() {
-  const uint16_t one = 1;
-  return *reinterpret_cast<const unsigned char*>(&one) == 1;
-}
+constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 DType dtype_from_format(const py::buffer_info& info, const char* fn) {
   const std::string& f = info.format;
   const char order = f.empty() ? '@' : f.front();  // '@', '=', '<', '>' or '!' (or none)
-  if (((order == '>' || order == '!') && little_endian()) || (order == '<' && !little_endian()))
+  if (((order == '>' || order == '!') && kLittleEndian) || (order == '<' && !kLittleEndian))
     throw DTypeError(
         tagged(fn, "byte order of buffer format '" + f + "' is not supported (native order only)"));
   const char c = f.empty() ? '?' : f.back();  // the type code after any byte-order prefix
