@@ -12,6 +12,9 @@ from fastinit import _safetensors_out as writer_mod  # noqa: E402
 
 nn = torch.nn
 SEED = 7
+LLAMA = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120,
+         "tie_word_embeddings": False, "initializer_range": 0.02}  # a tiny Llama config
 
 
 class Net(nn.Module):
@@ -78,9 +81,7 @@ def test_dtype_and_the_checkpoint_entry_point(tmp_path):
 
 def test_llama_meta_model_equals_config_checkpoint_and_loads(tmp_path):
     transformers = pytest.importorskip("transformers")
-    config = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120,
-              "tie_word_embeddings": True, "initializer_range": 0.02}
+    config = dict(LLAMA, tie_word_embeddings=True)
     fastinit.checkpoint(config, tmp_path / "cfg", seed=3, progress=False)
     with torch.device("meta"):
         model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
@@ -190,9 +191,7 @@ def test_verify_module(tmp_path):
 
 def test_mistral_config_equals_its_meta_model_and_other_types_are_refused(tmp_path):
     transformers = pytest.importorskip("transformers")
-    config = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120,
-              "tie_word_embeddings": False, "initializer_range": 0.02}
+    config = LLAMA
     fastinit.checkpoint(dict(config, model_type="mistral"), tmp_path / "cfg", seed=3,
                         progress=False)
     with torch.device("meta"):
@@ -233,13 +232,17 @@ def test_parent_init_does_not_reach_finished_groups(tmp_path, group_bytes):
         assert torch.equal(v, want[k]), k
 
 
-def test_t5_at_every_grouping(tmp_path):
-    transformers = pytest.importorskip("transformers")
+def _tiny_t5(transformers, device="meta"):
     config = transformers.T5Config(d_model=32, d_ff=48, num_layers=2, num_heads=2, d_kv=16,
                                    vocab_size=64)
-    with torch.device("meta"):
-        model = transformers.T5ForConditionalGeneration(config)
-    want = eager(lambda: transformers.T5ForConditionalGeneration(config))
+    with torch.device(device):
+        return transformers.T5ForConditionalGeneration(config)
+
+
+def test_t5_at_every_grouping(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    model = _tiny_t5(transformers)
+    want = eager(lambda: _tiny_t5(transformers, "cpu"))
     for group_bytes in (1 << 30, 8000, 1):
         out = tmp_path / str(group_bytes)
         fastinit.checkpoint_module(model, out, seed=SEED, group_bytes=group_bytes,
@@ -253,10 +256,7 @@ def test_verify_rebuilds_a_transformers_model_from_its_config(tmp_path, capsys):
     transformers = pytest.importorskip("transformers")
     from fastinit.cli import main
 
-    config = transformers.T5Config(d_model=32, d_ff=48, num_layers=2, num_heads=2, d_kv=16,
-                                   vocab_size=64)
-    with torch.device("meta"):
-        model = transformers.T5ForConditionalGeneration(config)
+    model = _tiny_t5(transformers)
     fastinit.checkpoint(model, tmp_path, seed=SEED, max_shard_size="20KB", progress=False)
     assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "t5"
     assert fastinit.verify(tmp_path) == []
@@ -304,9 +304,6 @@ def test_verify_sample_must_be_positive(tmp_path, sample):
     fastinit.checkpoint(model, tmp_path, seed=SEED, progress=False)
     with pytest.raises(ValueError, match="sample must be a positive int"):
         fastinit.verify_module(model, tmp_path, sample=sample)
-    cfg = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1,
-           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120,
-           "tie_word_embeddings": False, "initializer_range": 0.02}
-    fastinit.checkpoint(cfg, tmp_path / "llama", progress=False)
+    fastinit.checkpoint(dict(LLAMA, num_hidden_layers=1), tmp_path / "llama", progress=False)
     with pytest.raises(ValueError, match="sample must be a positive int"):
         fastinit.verify(tmp_path / "llama", sample=sample)
