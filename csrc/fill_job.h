@@ -3,9 +3,9 @@
 #pragma once
 #include <cstdint>
 
-namespace fastinit {
+#include "core/plan.h"
 
-constexpr int kMaxDims = 32;
+namespace fastinit {
 
 enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3, u32 = 4, f8e4m3fn = 5, f8e5m2 = 6 };
 enum class DeviceKind : int { cpu = 1, cuda = 2 };
@@ -21,19 +21,6 @@ struct TensorView {
   int64_t shape[kMaxDims] = {};
   int64_t strides[kMaxDims] = {};
   bool readonly = false;
-};
-
-// Element (j_0..j_{n-1}) lives at data + sum j_k * mstride_k and has logical index
-// base + sum j_k * gstride_k. Dims are collapsed where both strides allow; the last is the row.
-struct Plan {
-  char* data = nullptr;
-  int elem_size = 4;
-  int ndim = 1;
-  int64_t shape[kMaxDims] = {};
-  int64_t mstride[kMaxDims] = {};
-  uint64_t gstride[kMaxDims] = {};
-  uint64_t base = 0;
-  int64_t numel = 0;
 };
 
 struct FillJob {
