@@ -137,9 +137,8 @@ void check_params(const FillRequest& r) {
     throw ValueError(tagged(r.fn, "a must be <= b, got a=" + std::to_string(p[2]) + ", b=" + std::to_string(p[3])));
 }
 
-}  // namespace
-
-void fill(const TensorView& v, const FillRequest& r) {
+// Validates and plans; false when there is nothing to write (no elements, or check_only).
+bool make_job(const TensorView& v, const FillRequest& r, FillJob& job) {
   if (v.readonly) throw ValueError(tagged(r.fn, "the target is read-only"));
   if (v.ndim > kMaxDims) throw ValueError(tagged(r.fn, "at most 32 dims are supported"));
   if ((r.kind == DistKind::bits) != (v.dtype == DType::u32))
@@ -149,9 +148,8 @@ void fill(const TensorView& v, const FillRequest& r) {
   if (v.device != DeviceKind::cpu && v.device != DeviceKind::cuda)
     throw DeviceError(tagged(r.fn, "unsupported device"));
 
-  FillJob job;
   job.plan = make_plan(v, r);
-  if (job.plan.numel == 0) return;
+  if (job.plan.numel == 0) return false;
   job.dtype = v.dtype;
   job.kind = r.kind;
   job.key = r.key;
@@ -170,11 +168,27 @@ void fill(const TensorView& v, const FillRequest& r) {
   if (v.device == DeviceKind::cuda && !cuda::available())
     throw DeviceError(tagged(r.fn, "CUDA tensor given, but no usable CUDA device (" +
                                        std::string("fastinit.cuda_available() is False)")));
-  if (r.check_only) return;  // every check above has passed
+  return !r.check_only;  // every check above has passed
+}
+
+}  // namespace
+
+void fill(const TensorView& v, const FillRequest& r) {
+  FillJob job;
+  if (!make_job(v, r, job)) return;
   if (v.device == DeviceKind::cuda)
     cuda::fill(job, v.device_index, r.cuda_stream);
   else
     cpu::fill(job);
+}
+
+void fill_grid_emulated(const TensorView& v, const FillRequest& r, GridEmulation& em) {
+  if (v.device != DeviceKind::cpu)
+    throw DeviceError(tagged(r.fn, "the grid emulation runs on host memory only"));
+  if (em.sms < 1 || em.blocks_per_sm < 1)
+    throw ValueError(tagged(r.fn, "sms and blocks_per_sm must be >= 1"));
+  FillJob job;
+  if (make_job(v, r, job)) testing::grid_emulate(job, em);
 }
 
 }  // namespace fastinit

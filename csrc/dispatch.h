@@ -22,6 +22,18 @@ struct FillRequest {
 // Fills `view` in place. Throws ValueError / DTypeError / DeviceError, before touching memory.
 void fill(const TensorView& view, const FillRequest& req);
 
+// The CUDA kernel's division of work (core/grid_map.h) run on the host, over a CPU target, for
+// a launch on `sms` SMs holding `blocks_per_sm` blocks each: the same checks, plan and values as
+// fill(), and counts of what the threads did. Throws std::logic_error if an element would be
+// written twice or missed, or a 16-byte store would be misaligned (tests; no GPU needed).
+struct GridEmulation {
+  int sms = 1, blocks_per_sm = 1;
+  int fault = 0;  // tests of the checks: 1 runs one lane twice, 2 leaves the last warp out
+  int64_t blocks = 0, tiles = 0, tile_groups = 0;  // the launch
+  int64_t vector_stores = 0, scalar_stores = 0;    // what its threads wrote
+};
+void fill_grid_emulated(const TensorView& view, const FillRequest& req, GridEmulation& em);
+
 // Backends (cpu/, cuda/): each fills a validated, planned job.
 namespace cpu {
 void fill(const FillJob& job);
@@ -33,5 +45,8 @@ namespace cuda {
 bool available();
 void fill(const FillJob& job, int device_index, void* stream);
 }  // namespace cuda
+namespace testing {
+void grid_emulate(const FillJob& job, GridEmulation& em);
+}  // namespace testing
 
 }  // namespace fastinit

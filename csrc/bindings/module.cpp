@@ -13,11 +13,9 @@ using namespace fastinit;
 
 namespace {
 
-void fill_py(py::handle target, const std::string& fn, int kind, std::vector<double> params,
-             uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
-             std::vector<int64_t> global_offset, uint64_t index_offset, int dtype_override,
-             uintptr_t cuda_stream, bool check_only) {
-  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
+FillRequest request(const std::string& fn, int kind, const std::vector<double>& params,
+                    uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
+                    std::vector<int64_t> global_offset, uint64_t index_offset) {
   FillRequest req;
   req.fn = fn.c_str();
   req.kind = DistKind(kind);
@@ -27,10 +25,46 @@ void fill_py(py::handle target, const std::string& fn, int kind, std::vector<dou
   req.global_shape = std::move(global_shape);
   req.global_offset = std::move(global_offset);
   req.index_offset = index_offset;
+  return req;
+}
+
+void fill_py(py::handle target, const std::string& fn, int kind, std::vector<double> params,
+             uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
+             std::vector<int64_t> global_offset, uint64_t index_offset, int dtype_override,
+             uintptr_t cuda_stream, bool check_only) {
+  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
+  FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
+                            std::move(global_offset), index_offset);
   req.cuda_stream = reinterpret_cast<void*>(cuda_stream);
   req.check_only = check_only;
   py::gil_scoped_release nogil;
   fill(bound.view, req);
+}
+
+// Tests: the CUDA kernel's thread mapping run on the host over a CPU target (dispatch.h).
+py::dict grid_emulate_py(py::handle target, const std::string& fn, int kind,
+                         std::vector<double> params, uint64_t key, uint64_t stream,
+                         std::vector<int64_t> global_shape, std::vector<int64_t> global_offset,
+                         uint64_t index_offset, int dtype_override, int sms, int blocks_per_sm,
+                         int fault) {
+  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
+  const FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
+                                  std::move(global_offset), index_offset);
+  GridEmulation em;
+  em.sms = sms;
+  em.blocks_per_sm = blocks_per_sm;
+  em.fault = fault;
+  {
+    py::gil_scoped_release nogil;
+    fill_grid_emulated(bound.view, req, em);
+  }
+  py::dict out;
+  out["blocks"] = em.blocks;
+  out["tiles"] = em.tiles;
+  out["tile_groups"] = em.tile_groups;
+  out["vector_stores"] = em.vector_stores;
+  out["scalar_stores"] = em.scalar_stores;
+  return out;
 }
 
 py::array_t<uint32_t> philox_py(py::array_t<uint32_t, py::array::c_style | py::array::forcecast> ctr,
@@ -72,6 +106,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("key"), py::arg("stream"), py::arg("global_shape"), py::arg("global_offset"),
         py::arg("index_offset") = 0, py::arg("dtype_override") = -1, py::arg("cuda_stream") = 0,
         py::arg("check_only") = false);
+  m.def("grid_emulate", &grid_emulate_py, py::arg("target"), py::arg("fn"), py::arg("kind"),
+        py::arg("params"), py::arg("key"), py::arg("stream"), py::arg("global_shape"),
+        py::arg("global_offset"), py::arg("index_offset") = 0, py::arg("dtype_override") = -1,
+        py::arg("sms") = 132, py::arg("blocks_per_sm") = 4, py::arg("fault") = 0);
   m.def("philox4x32_10", &philox_py, py::arg("counters"), py::arg("keys"));
   m.def("cpu_isa", &cpu::isa_name);
   m.def("set_num_threads", &cpu::set_num_threads);

@@ -92,14 +92,25 @@ FI_HD float ndtri_lower_f32(float q) {
 }
 
 // The float32 normal table (tools/fit_normal_table.py), readable from host and device code.
-#if defined(__CUDACC__)
-static __device__ const float kNormalTableDevice[FI_NORMAL_TABLE_DEGREE + 1][32] = FI_NORMAL_TABLE_VALUES;
-#endif
+// On the device it is read from shared memory: a row of 32 segments is 32 consecutive words,
+// so a warp's lanes hit 32 different banks or share a word (broadcast), with no serialisation
+// (constant memory would serialise divergent segments). Every kernel that evaluates the table
+// calls stage_normal_table() first, with all its threads.
 static constexpr float kNormalTableHost[FI_NORMAL_TABLE_DEGREE + 1][32] = FI_NORMAL_TABLE_VALUES;
+#if defined(__CUDACC__)
+static __device__ const float kNormalTableGlobal[FI_NORMAL_TABLE_DEGREE + 1][32] = FI_NORMAL_TABLE_VALUES;
+static __shared__ float kNormalTableShared[FI_NORMAL_TABLE_DEGREE + 1][32];
+
+__device__ __forceinline__ void stage_normal_table() {
+  for (int i = threadIdx.x; i < (FI_NORMAL_TABLE_DEGREE + 1) * 32; i += blockDim.x)
+    kNormalTableShared[i / 32][i % 32] = kNormalTableGlobal[i / 32][i % 32];
+  __syncthreads();
+}
+#endif
 
 FI_HD float normal_table(int power_row, int segment) {
 #if defined(__CUDA_ARCH__)
-  return kNormalTableDevice[power_row][segment];
+  return kNormalTableShared[power_row][segment];
 #else
   return kNormalTableHost[power_row][segment];
 #endif

@@ -1,11 +1,14 @@
-// CUDA backend: one grid-stride kernel template over the shared core. Values depend only on
-// logical indices, so they equal the CPU's bit for bit (no fma contraction: -fmad=false).
+// CUDA backend: one grid-stride kernel template over the shared core. Which thread writes which
+// element is core/grid_map.h's fill_lane, tested on the host (testing/grid_emulate.cpp); values
+// depend only on logical indices, so they equal the CPU's bit for bit (no fma contraction:
+// -fmad=false).
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <string>
 #include <type_traits>
 
-#include "../core/storage.h"
+#include "../core/grid_map.h"
 #include "../dispatch.h"
 #include "../errors.h"
 #include "../visit.h"
@@ -31,53 +34,69 @@ struct DeviceGuard {
   ~DeviceGuard() { cudaSetDevice(previous); }
 };
 
-template <class T, class Dist, class CT>
-__device__ __forceinline__ void store_clamped(T* out, const Dist& dist, typename WordOf<T>::type w,
-                                              CT lo, CT hi) {
-  if constexpr (std::is_same_v<T, uint32_t>) {
-    store(out, dist(w));
-  } else {
-    store(out, min_f(max_f(dist(w), lo), hi));
+// fill_lane's stores on the device: one st.global.v4 per aligned group. Written as the
+// instruction itself: through a uint4 pointer, NVVM split some kernels' stores into four.
+struct GlobalStores {
+  template <class T>
+  __device__ __forceinline__ void vector(T* p, const Vec16& v) const {
+    asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(__cvta_generic_to_global(p)),
+                 "r"(v.w[0]), "r"(v.w[1]), "r"(v.w[2]), "r"(v.w[3])
+                 : "memory");
   }
+  template <class T>
+  __device__ __forceinline__ void scalar(T* p, T x) const {
+    *p = x;
+  }
+};
+
+template <class T, bool kOneRow, class Dist, class CT>
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    fill_kernel(const Plan p, const GridGeometry g, const Dist dist, CT lo, CT hi, uint64_t key,
+                uint64_t stream) {
+  stage_normal_table();
+  const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / kWarpLanes);
+  GlobalStores sink;
+  fill_lane<T, kOneRow>(p, g, dist, lo, hi, key, stream, thread / kWarpLanes, warps,
+                        int(threadIdx.x % kWarpLanes), sink);
 }
 
-// One thread per Philox block of a row: the row's logical indices are consecutive, so each
-// block yields up to kPer consecutive elements (4 for <= 32-bit types, 2 for float64) and the
-// generator runs once per block, not once per element. Rows are padded to a whole number of
-// units; units past the row's end do nothing.
-template <class T, class Dist, class CT>
-__global__ void fill_kernel(Plan p, Dist dist, CT lo, CT hi, uint64_t key, uint64_t stream,
-                            int64_t units_per_row, int64_t units) {
-  constexpr int kPer = WordOf<T>::kPerBlock;
-  const int last = p.ndim - 1;
-  const int64_t row_len = p.shape[last];
-  const int64_t step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; u < units; u += step) {
-    int64_t rem = u / units_per_row, moff = 0;
-    const int64_t j = u % units_per_row;
-    uint64_t g0 = p.base;
-    for (int k = last - 1; k >= 0; --k) {
-      const int64_t jk = rem % p.shape[k];
-      rem /= p.shape[k];
-      moff += jk * p.mstride[k];
-      g0 += uint64_t(jk) * p.gstride[k];
-    }
-    const uint64_t block = g0 / kPer + uint64_t(j);
-    const uint64_t first = block * kPer;
-    const int64_t begin = first > g0 ? int64_t(first - g0) : 0;  // element offsets in the row
-    const int64_t end_raw = int64_t(first + kPer - g0);
-    const int64_t end = end_raw < row_len ? end_raw : row_len;
-    if (begin >= end) continue;
-    Block4 b{};
-    if constexpr (Dist::kRandom) b = philox_block(key, stream, block);
-    T* row = reinterpret_cast<T*>(p.data) + moff;
-    for (int64_t e = begin; e < end; ++e) {
-      const int lane = int((g0 + uint64_t(e)) - first);
-      using W = typename WordOf<T>::type;
-      const W w = Dist::kRandom ? word_from_block(b, lane, W{}) : W(0);
-      store_clamped<T>(row + e * p.mstride[last], dist, w, lo, hi);
-    }
+// Cached per device: asked once, read on every launch (from any thread).
+int cached(std::atomic<int> (&cache)[64], int device, int (*ask)(int)) {
+  std::atomic<int>& slot = cache[device & 63];
+  int n = slot.load(std::memory_order_relaxed);
+  if (n == 0) {
+    n = ask(device);
+    slot.store(n, std::memory_order_relaxed);
   }
+  return n;
+}
+
+int ask_sm_count(int device) {
+  int n = 0;
+  FI_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+  return n > 0 ? n : 1;
+}
+
+template <class T, bool kOneRow, class Dist, class CT>
+int ask_blocks_per_sm(int) {
+  int n = 0;
+  FI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+      &n, fill_kernel<T, kOneRow, Dist, CT>, kThreadsPerBlock, 0));
+  return n > 0 ? n : 1;
+}
+
+// As many blocks as the device holds at once (SMs x resident blocks of this kernel), fewer
+// for small fills; no allocation, nothing but the launch on the caller's stream.
+template <class T, bool kOneRow, class Dist, class CT>
+void launch(const FillJob& job, const GridGeometry& g, const Dist& dist, CT lo, CT hi, int device,
+            cudaStream_t s) {
+  static std::atomic<int> sms[64], per_sm[64];
+  const int64_t resident = int64_t(cached(sms, device, ask_sm_count)) *
+                           cached(per_sm, device, ask_blocks_per_sm<T, kOneRow, Dist, CT>);
+  const int64_t blocks = grid_blocks(g, resident);
+  fill_kernel<T, kOneRow><<<unsigned(blocks), kThreadsPerBlock, 0, s>>>(job.plan, g, dist, lo, hi,
+                                                                        job.key, job.stream);
 }
 
 }  // namespace
@@ -95,21 +114,14 @@ bool available() {
 
 void fill(const FillJob& job, int device_index, void* stream) {
   DeviceGuard guard(device_index);
-  int sms = 0;
-  FI_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_index));
-  const int threads = 256;
   auto s = static_cast<cudaStream_t>(stream);
-  const Plan& p = job.plan;
-  const int64_t row_len = p.shape[p.ndim - 1];
-  const int64_t rows = p.numel / row_len;
   visit_job(job, [&](auto* tag, const auto& dist, auto lo, auto hi) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    constexpr int kPer = WordOf<T>::kPerBlock;
-    const int64_t units_per_row = (row_len + kPer - 1) / kPer + 1;  // +1: unaligned start
-    const int64_t units = rows * units_per_row;
-    const int64_t wanted = (units + threads - 1) / threads;
-    const int blocks = int(wanted < int64_t(sms) * 32 ? wanted : int64_t(sms) * 32);
-    fill_kernel<T><<<blocks, threads, 0, s>>>(p, dist, lo, hi, job.key, job.stream, units_per_row, units);
+    const GridGeometry g = grid_geometry(job.plan, VecOf<T>::kElems);
+    if (g.one_row)
+      launch<T, true>(job, g, dist, lo, hi, device_index, s);
+    else
+      launch<T, false>(job, g, dist, lo, hi, device_index, s);
   });
   FI_CUDA_CHECK(cudaGetLastError());
 }

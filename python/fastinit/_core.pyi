@@ -29,6 +29,21 @@ def fill(
     cuda_stream: int = 0,
     check_only: bool = False,
 ) -> None: ...
+def grid_emulate(
+    target: Any,
+    fn: str,
+    kind: int,
+    params: Sequence[float],
+    key: int,
+    stream: int,
+    global_shape: Sequence[int],
+    global_offset: Sequence[int],
+    index_offset: int = 0,
+    dtype_override: int = -1,
+    sms: int = 132,
+    blocks_per_sm: int = 4,
+    fault: int = 0,
+) -> dict[str, int]: ...
 def philox4x32_10(counters: npt.ArrayLike, keys: npt.ArrayLike) -> npt.NDArray[np.uint32]: ...
 def cpu_isa() -> str: ...
 def set_num_threads(n: int) -> None: ...

@@ -1,0 +1,183 @@
+// How the CUDA fill divides a tensor among threads, written once for device and host: the kernel
+// (cuda/fill.cu) runs fill_lane in every thread, and a host build (testing/grid_emulate.cpp) runs
+// the same function for every (warp, lane) of the same launch, so CI proves without a GPU that
+// each element is written exactly once, with the contract's value, and that 16-byte stores only
+// reach 16-byte-aligned addresses.
+//
+// Work comes in vector groups: group G holds the V = 16 / sizeof(T) elements with logical
+// indices [G*V, G*V + V), whole Philox blocks (V/4 blocks; one for float64), so a thread writes
+// one 16-byte vector per group where the row is contiguous and aligned. A row (the plan's last
+// dim: consecutive logical indices) is cut into tiles of up to 256 groups; a warp takes a whole
+// tile, lane l its groups l, l + 32, ... (coalesced), and tiles go to warps grid-stride. The
+// row's memory offset and first index (divisions over the dims) are found once per tile, and
+// not at all when the plan is a single row (a contiguous tensor, the common case).
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "bits.h"
+#include "macros.h"
+#include "philox.h"
+#include "plan.h"
+#include "storage.h"
+
+namespace fastinit {
+
+constexpr int kWarpLanes = 32;
+constexpr int kMaxGroupsPerLane = 8;
+constexpr int kThreadsPerBlock = 256;
+
+template <class T>
+struct VecOf {
+  static constexpr int kElems = 16 / int(sizeof(T));
+  static constexpr int kLog2 = kElems == 16 ? 4 : kElems == 8 ? 3 : kElems == 4 ? 2 : 1;
+  static constexpr int kBlocks = kElems / WordOf<T>::kPerBlock;  // Philox blocks per group
+};
+
+struct GridGeometry {
+  bool one_row = true;         // the plan is one row: a tile is a chunk of it, no division
+  int64_t groups_per_row = 0;  // groups a row touches (an upper bound where rows' phases differ)
+  int64_t tile_groups = 0;     // groups per tile: a multiple of 32, at most 32 * 8
+  int64_t tiles_per_row = 0;
+  int64_t tiles = 0;           // rows * tiles_per_row: the warps' work items
+};
+
+// Host side: the tiles of a plan whose element type has `vec` elements per 16 bytes.
+inline GridGeometry grid_geometry(const Plan& p, int vec) {
+  GridGeometry g;
+  const int last = p.ndim - 1;
+  const int64_t row_len = p.shape[last];
+  const int64_t rows = row_len > 0 ? p.numel / row_len : 0;
+  // Every row starts at the same place within a group when each row step is a multiple of V.
+  bool same_phase = true;
+  for (int k = 0; k < last; ++k) same_phase = same_phase && p.gstride[k] % uint64_t(vec) == 0;
+  const int64_t phase = same_phase ? int64_t(p.base % uint64_t(vec)) : vec - 1;
+  g.one_row = p.ndim == 1;
+  g.groups_per_row = (phase + row_len + vec - 1) / vec;
+  const int64_t cap = int64_t(kWarpLanes) * kMaxGroupsPerLane;
+  g.tiles_per_row = (g.groups_per_row + cap - 1) / cap;
+  // Spread a row evenly over its tiles (257 groups: two tiles of 160, not 256 + 1).
+  const int64_t even = (g.groups_per_row + g.tiles_per_row - 1) / g.tiles_per_row;
+  g.tile_groups = (even + kWarpLanes - 1) / kWarpLanes * kWarpLanes;
+  g.tiles = rows * g.tiles_per_row;
+  return g;
+}
+
+// Blocks of kThreadsPerBlock for a launch: a warp per tile, at most `resident` blocks (the
+// device's SMs times the blocks each holds at once); the warps then loop grid-stride.
+inline int64_t grid_blocks(const GridGeometry& g, int64_t resident) {
+  const int64_t warps_per_block = kThreadsPerBlock / kWarpLanes;
+  const int64_t wanted = (g.tiles + warps_per_block - 1) / warps_per_block;
+  return wanted < resident ? wanted : resident;
+}
+
+// a / b for a >= 0, b > 0; the 32-bit divide where both fit (several times cheaper on a GPU).
+FI_HD int64_t div_floor(int64_t a, int64_t b) {
+  if (((a | b) >> 31) == 0) return int64_t(uint32_t(a) / uint32_t(b));
+  return a / b;
+}
+
+// Memory offset (elements) and logical index of element 0 of row `row` (rows in C order over
+// the plan's dims but the last).
+struct RowOrigin {
+  int64_t moff;
+  uint64_t first;
+};
+FI_HD RowOrigin row_origin(const Plan& p, int64_t row) {
+  RowOrigin o{0, p.base};
+  for (int k = p.ndim - 2; k >= 0; --k) {
+    const int64_t q = div_floor(row, p.shape[k]);
+    const int64_t jk = row - q * p.shape[k];
+    row = q;
+    o.moff += jk * p.mstride[k];
+    o.first += uint64_t(jk) * p.gstride[k];
+  }
+  return o;
+}
+
+// 16 bytes of output, element 0 in the low bits (little-endian memory order, as on the GPU
+// and on every host fastinit builds for).
+struct Vec16 {
+  uint32_t w[4];
+};
+FI_HD void pack_into(Vec16& v, int i, float x) { v.w[i] = f32_bits(x); }
+FI_HD void pack_into(Vec16& v, int i, uint32_t x) { v.w[i] = x; }
+FI_HD void pack_into(Vec16& v, int i, double x) {
+  const uint64_t b = f64_bits(x);
+  v.w[2 * i] = uint32_t(b);
+  v.w[2 * i + 1] = uint32_t(b >> 32);
+}
+FI_HD void pack_into(Vec16& v, int i, bf16_t x) { v.w[i >> 1] |= uint32_t(x.bits) << (16 * (i & 1)); }
+FI_HD void pack_into(Vec16& v, int i, f16_t x) { v.w[i >> 1] |= uint32_t(x.bits) << (16 * (i & 1)); }
+FI_HD void pack_into(Vec16& v, int i, f8e4m3fn_t x) { v.w[i >> 2] |= uint32_t(x.bits) << (8 * (i & 3)); }
+FI_HD void pack_into(Vec16& v, int i, f8e5m2_t x) { v.w[i >> 2] |= uint32_t(x.bits) << (8 * (i & 3)); }
+
+// The stored value of one word: the distribution, clamped to [lo, hi], rounded into T.
+template <class T, class Dist, class CT>
+FI_HD T element_value(const Dist& dist, typename WordOf<T>::type w, CT lo, CT hi) {
+  T out;
+  if constexpr (std::is_same<T, uint32_t>::value) {
+    store(&out, dist(w));
+  } else {
+    store(&out, min_f(max_f(dist(w), lo), hi));
+  }
+  return out;
+}
+
+// One thread's share of a fill: lane `lane` of warp `warp` of `warps`. Sink has
+// vector(T* p, const Vec16&) for an aligned 16-byte group and scalar(T* p, T) for one element.
+template <class T, bool kOneRow, class Dist, class CT, class Sink>
+FI_HD void fill_lane(const Plan& p, const GridGeometry& g, const Dist& dist, CT lo, CT hi,
+                     uint64_t key, uint64_t stream, int64_t warp, int64_t warps, int lane,
+                     Sink& sink) {
+  using W = typename WordOf<T>::type;
+  constexpr int kPer = WordOf<T>::kPerBlock;
+  constexpr int V = VecOf<T>::kElems, kLog2 = VecOf<T>::kLog2, kBlocks = VecOf<T>::kBlocks;
+  const int last = p.ndim - 1;
+  const int64_t row_len = p.shape[last];
+  const int64_t step = p.mstride[last];
+  for (int64_t t = warp; t < g.tiles; t += warps) {
+    int64_t chunk = t;
+    RowOrigin o{0, p.base};
+    if constexpr (!kOneRow) {
+      const int64_t row = div_floor(t, g.tiles_per_row);
+      chunk = t - row * g.tiles_per_row;
+      o = row_origin(p, row);
+    }
+    T* const row = reinterpret_cast<T*>(p.data) + o.moff;
+    const int64_t phase = int64_t(o.first & uint64_t(V - 1));
+    const uint64_t group0 = o.first >> kLog2;
+    // Group starts are 16 bytes apart in a contiguous row: all aligned or none.
+    const bool vectors = step == 1 && ((reinterpret_cast<uintptr_t>(row) -
+                                        uintptr_t(phase) * sizeof(T)) & 15u) == 0;
+    const int64_t j_end = (chunk + 1) * g.tile_groups;
+    for (int64_t j = chunk * g.tile_groups + lane; j < j_end; j += kWarpLanes) {
+      const int64_t rel = j * V - phase;  // row position of the group's element 0
+      if (rel >= row_len) break;
+      const int lb = rel < 0 ? int(-rel) : 0;
+      const int le = row_len - rel < V ? int(row_len - rel) : V;
+      T vals[V];
+      const uint64_t block0 = (group0 + uint64_t(j)) * uint64_t(kBlocks);
+      FI_UNROLL
+      for (int b = 0; b < kBlocks; ++b) {
+        Block4 blk{};
+        if constexpr (Dist::kRandom) blk = philox_block(key, stream, block0 + uint64_t(b));
+        FI_UNROLL
+        for (int l = 0; l < kPer; ++l)
+          vals[b * kPer + l] = element_value<T>(dist, word_from_block(blk, l, W{}), lo, hi);
+      }
+      if (lb == 0 && le == V && vectors) {
+        Vec16 v{};
+        FI_UNROLL
+        for (int e = 0; e < V; ++e) pack_into(v, e, vals[e]);
+        sink.vector(row + rel, v);
+      } else {
+        FI_UNROLL
+        for (int e = 0; e < V; ++e)
+          if (e >= lb && e < le) sink.scalar(row + (rel + e) * step, vals[e]);
+      }
+    }
+  }
+}
+
+}  // namespace fastinit
