@@ -1,6 +1,8 @@
 """CUDA backend: the build (PTX without fused multiply-adds, compiled whenever nvcc exists) and,
-on a GPU, bit equality of CUDA fills with the CPU path for every kind and dtype, strided views,
-shards, streams and large tensors. GPU tests skip cleanly without a GPU."""
+on a GPU, bit equality of CUDA fills with the CPU path for every kind and dtype, lengths around
+the kernel's vector groups and tiles, strided / reversed / misaligned views, shards, raw bits,
+streams, DLPack producers (torch, CuPy) and large tensors. GPU tests skip cleanly without a GPU;
+which thread writes which element is proven on the host by tests/test_grid_map.py."""
 
 import pathlib
 import shutil
@@ -30,6 +32,11 @@ def _bits(t):
     t = t.detach().cpu().contiguous()
     width = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.uint8}[t.element_size()]
     return t.view(width).numpy()
+
+
+def _poisoned(shape, dtype, device):
+    """A tensor of NaN (0x7F.. bytes for float8), so an element the kernel skips shows up."""
+    return torch.full(shape, float("nan"), dtype=torch.float32, device=device).to(dtype)
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
@@ -102,3 +109,138 @@ def test_cuda_bad_input_leaves_tensor_untouched():
     with pytest.raises(ValueError, match="fastinit.uniform_"):
         fastinit.uniform_(t, 2.0, 1.0)
     assert torch.all(t == 7.0)
+
+
+@pytest.mark.cuda
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 15, 17, 1023, 1025, 8191, 8193, (1 << 20) + 7])
+def test_cuda_lengths_around_groups_and_tiles(n, dtype):
+    dt = getattr(torch, dtype)
+    for fill, params in CASES[:3]:
+        cpu, dev = _poisoned((n,), dt, "cpu"), _poisoned((n,), dt, "cuda")
+        fill(cpu, *params, seed=77)
+        fill(dev, *params, seed=77)
+        assert np.array_equal(_bits(cpu), _bits(dev)), (fill.__name__, n)
+
+
+VIEWS = {
+    "transposed": lambda a: a.t(),
+    "columns from 1": lambda a: a[:, 1:],
+    "every other column": lambda a: a[:, ::2],
+    "inner block": lambda a: a[3:40, 5:61],
+    "odd start": lambda a: a.view(-1)[1:],
+    "three elements in": lambda a: a.view(-1)[3:-2],
+}
+
+
+@pytest.mark.cuda
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(VIEWS))
+def test_cuda_views_equal_cpu_views(name, dtype):
+    dt = getattr(torch, dtype)
+    base_cpu, base_dev = _poisoned((48, 67), dt, "cpu"), _poisoned((48, 67), dt, "cuda")
+    for fill, params in CASES[:3]:
+        fill(VIEWS[name](base_cpu), *params, seed=11)
+        fill(VIEWS[name](base_dev), *params, seed=11)
+        assert np.array_equal(_bits(base_cpu), _bits(base_dev)), (fill.__name__, name)
+
+
+@pytest.mark.cuda
+@gpu
+@pytest.mark.parametrize("global_shape,global_offset,shape", [
+    ([64, 4096], [8, 1024], (16, 1024)),
+    ([64, 4096], [8, 1001], (16, 1032)),
+    ([7, 37], [2, 3], (4, 30)),
+    ([9, 130], [0, 0], (5, 128)),
+    ([5, 6, 7], [1, 2, 3], (3, 3, 4)),
+])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64", "float8_e4m3fn"])
+def test_cuda_shards_equal_cpu_shards(global_shape, global_offset, shape, dtype):
+    dt = getattr(torch, dtype)
+    for fill, params in CASES[:3]:
+        cpu, dev = _poisoned(shape, dt, "cpu"), _poisoned(shape, dt, "cuda")
+        fill(cpu, *params, seed=5, global_shape=global_shape, global_offset=global_offset)
+        fill(dev, *params, seed=5, global_shape=global_shape, global_offset=global_offset)
+        assert np.array_equal(_bits(cpu), _bits(dev)), fill.__name__
+
+
+@pytest.mark.cuda
+@gpu
+@pytest.mark.skipif(not hasattr(torch, "uint32"), reason="torch without uint32")
+def test_cuda_random_bits_equal_the_reference_words():
+    from fastinit import _reference
+    for offset in (0, 3, (1 << 64) - 4099):
+        dev = torch.zeros(4099, dtype=torch.uint32, device="cuda")
+        fastinit.random_bits_(dev, seed=21, offset=offset, stream=4)
+        expected = _reference.words(21, 4, np.arange(4099, dtype=np.uint64) + np.uint64(offset))
+        assert np.array_equal(dev.cpu().view(torch.int32).numpy().view(np.uint32), expected)
+
+
+@pytest.mark.cuda
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_constant_zero_dim_and_empty(dtype):
+    dt = getattr(torch, dtype)
+    t = _poisoned((1001,), dt, "cuda")
+    fastinit.constant_(t, 0.375)
+    assert torch.equal(t.cpu(), torch.full((1001,), 0.375, dtype=dt))
+    scalar = _poisoned((), dt, "cuda")
+    fastinit.normal_(scalar, seed=1)
+    ref = _poisoned((), dt, "cpu")
+    fastinit.normal_(ref, seed=1)
+    assert np.array_equal(_bits(scalar), _bits(ref))
+    fastinit.normal_(torch.empty(0, 5, dtype=dt, device="cuda"), seed=1)  # nothing to do
+
+
+@pytest.mark.cuda
+@gpu
+def test_cuda_leaf_with_grad_is_filled_in_place():
+    w = torch.nn.Parameter(torch.empty(300, 200, device="cuda"))
+    version = w._version
+    ptr = w.data_ptr()
+    fastinit.trunc_normal_(w, std=0.02, seed=8)
+    assert w.data_ptr() == ptr and w._version > version and w.requires_grad
+    cpu = torch.empty(300, 200)
+    fastinit.trunc_normal_(cpu, std=0.02, seed=8)
+    assert torch.equal(w.detach().cpu(), cpu)
+
+
+@pytest.mark.cuda
+@gpu
+def test_cuda_structured_inits_run_on_the_gpu():
+    from fastinit import nn_init
+    for fn, args in ((nn_init.orthogonal_, ()), (nn_init.sparse_, (0.5,)), (nn_init.eye_, ()),
+                     (nn_init.xavier_uniform_, ()), (nn_init.kaiming_normal_, ())):
+        w = torch.empty(64, 48, device="cuda")
+        fn(w, *args)
+        assert w.device.type == "cuda" and torch.isfinite(w).all(), fn.__name__
+    q = torch.empty(64, 48, device="cuda")
+    nn_init.orthogonal_(q)
+    assert torch.allclose(q.t() @ q, torch.eye(48, device="cuda"), atol=1e-5)
+
+
+@pytest.mark.cuda
+@gpu
+def test_cupy_arrays_through_dlpack():
+    cp = pytest.importorskip("cupy")
+    for dtype in ("float32", "float64", "float16"):
+        a = cp.full((300, 7), cp.nan, dtype=dtype)
+        fastinit.normal_(a, 0.5, 2.0, seed=13)
+        cp.cuda.get_current_stream().synchronize()
+        expected = np.full((300, 7), np.nan, dtype=dtype)
+        fastinit.normal_(expected, 0.5, 2.0, seed=13)
+        assert np.array_equal(cp.asnumpy(a).view(f"u{a.itemsize}"),
+                              expected.view(f"u{a.itemsize}")), dtype
+    for name, cut in (("columns", lambda a: a[:, 3:]), ("reversed", lambda a: a[::-1, ::-2])):
+        base = cp.full((40, 50), cp.nan, dtype="float32")
+        expected = np.full((40, 50), np.nan, dtype="float32")
+        try:
+            fastinit.uniform_(cut(base), seed=2)
+        except ValueError as e:  # a producer may refuse to export negative strides: say so
+            assert "DLPack" in str(e), name
+            continue
+        fastinit.uniform_(cut(expected), seed=2)
+        cp.cuda.get_current_stream().synchronize()
+        assert np.array_equal(cp.asnumpy(base).view("u4"), expected.view("u4")), name
