@@ -3,8 +3,12 @@
 One buffer is allocated per (dtype, device) and every library fills that same buffer in place.
 Per op, each library (fastinit, torch, NumPy where it has an equivalent) and the bandwidth
 reference torch ``t.fill_(1.0)`` get one untimed warm-up call, then ``--repeats`` rounds that
-call each once in turn (interleaved, so drift of a shared machine hits all sides alike; CUDA
-is synchronized around every call).  Reported per row:
+call each once in turn (interleaved, so drift of a shared machine hits all sides alike).  CUDA
+rows time the GPU's work with CUDA events, with a sleep kernel queued first so that the
+host has enqueued the whole call before the GPU reaches the start event: they are device
+bandwidth figures, free of Python call overhead (``--cuda-wall`` times the synchronized call
+from the host instead).  CUDA buffers default to 2**28 elements (--quick 2**24), several
+times the L2 cache.  Reported per row:
 
 * GB/s      -- bytes of the output / MEDIAN time of one call (higher is better).
 * vs torch  -- this row's GB/s / torch's GB/s for the same op, dtype and device (> 1: faster
@@ -62,6 +66,7 @@ NP_RNG = ("float32", "float64")  # dtypes NumPy's Generator writes in place
 REF_LIB = "torch" if torch is not None else "numpy"  # whose fill_ is the bandwidth reference
 MODEL = "model_construction"
 VOCAB, WIDTH, LAYERS = 32000, 4096, 8  # Embedding + 8 Linear: 265.3M parameters
+GPU_HEAD_START_CYCLES = 2_000_000  # ~1 ms of GPU sleep: longer than any call's host side
 
 
 def _as_2d(t: Any) -> Any:
@@ -169,6 +174,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                                      "torch and fastinit both have CUDA)")
     p.add_argument("--size", type=int, help="elements per tensor; shape (N/4096, 4096) when "
                                             "divisible (default 2**26; --quick 2**22)")
+    p.add_argument("--cuda-size", type=int, help="elements per CUDA tensor (default 2**28; "
+                                                 "--quick 2**24)")
+    p.add_argument("--cuda-wall", action="store_true",
+                   help="time CUDA calls by the host clock around a synchronized call "
+                        "(Python overhead included) instead of by CUDA events")
     p.add_argument("--repeats", type=int,
                    help="timed calls per cell, median shown (default 5; --quick 3)")
     p.add_argument("--quick", action="store_true", help="size 2**22, 3 repeats, quick ops")
@@ -179,9 +189,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.size is None:
         args.size = 2**22 if args.quick else 2**26
+    if args.cuda_size is None:
+        args.cuda_size = 2**24 if args.quick else 2**28
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
     args.shape = (args.size // 4096, 4096) if args.size % 4096 == 0 else (args.size,)
+    args.cuda_shape = ((args.cuda_size // 4096, 4096) if args.cuda_size % 4096 == 0
+                       else (args.cuda_size,))
     args.ops = _csv(args.ops) if args.ops else list(QUICK_OPS if args.quick else ALL_OPS)
     args.ops.sort(key=lambda o: ALL_OPS.index(o) if o in ALL_OPS else -1)  # table order
     args.dtypes = _csv(args.dtypes)
@@ -191,8 +205,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                                ("devices", args.devices, ("cpu", "cuda"))):
         if bad := [x for x in got if x not in allowed]:
             p.error(f"unknown {name} {bad}; choose from {list(allowed)}")
-    if args.size < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1):
-        p.error("--size, --repeats and --threads must be >= 1")
+    if args.size < 1 or args.cuda_size < 1 or args.repeats < 1 or \
+            (args.threads is not None and args.threads < 1):
+        p.error("--size, --cuda-size, --repeats and --threads must be >= 1")
     if "cuda" in args.devices and not cuda:
         p.error("--devices cuda needs torch with CUDA and fastinit built with CUDA")
     return args
@@ -217,6 +232,9 @@ def metadata(args: argparse.Namespace) -> Dict[str, Any]:
         "numpy": np.__version__, "python": platform.python_version(),
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
         "size": args.size, "repeats": args.repeats,
+        "cuda_size": args.cuda_size if "cuda" in args.devices else None,
+        "cuda_timing": None if "cuda" not in args.devices else
+        ("host clock around synchronized calls" if args.cuda_wall else "CUDA events"),
     }
 
 
@@ -231,19 +249,33 @@ def allocate(shape: Tuple[int, ...], dtype: str, device: str) -> Any:
 
 
 def time_rounds(calls: Dict[str, Callable[[], Any]], repeats: int,
-                cuda: bool = False) -> Dict[str, List[float]]:
+                cuda: bool = False, wall: bool = False) -> Dict[str, List[float]]:
     """One untimed warm-up per call, then ``repeats`` rounds that time each call once in turn.
 
     Interleaving puts every library (and the fill_ reference) into the same stretch of time,
-    so the ratios and % fill hold up on a machine whose speed drifts.  CUDA is synchronized.
+    so the ratios and % fill hold up on a machine whose speed drifts.  CUDA calls are timed by
+    events around the GPU's work (see the module docstring), or with ``wall`` by the host
+    clock around a synchronized call.
     """
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    events = cuda and not wall and hasattr(torch.cuda, "_sleep")
 
     def once(fn: Callable[[], Any]) -> float:
-        sync()
+        if events:
+            torch.cuda.synchronize()
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            torch.cuda._sleep(GPU_HEAD_START_CYCLES)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / 1e3
+        if cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         fn()
-        sync()
+        if cuda:
+            torch.cuda.synchronize()
         return time.perf_counter() - t0
 
     for fn in calls.values():
@@ -289,12 +321,12 @@ def measure_buffer(args: argparse.Namespace, ops: List[Op], shape: Tuple[int, ..
         print(f"skipping {dtype} on {device}: {e}", file=sys.stderr, flush=True)
         return []
     shape_s, out, pooled = "x".join(map(str, shape)), [], []
-    suffix = "" if shape == args.shape else f" [{shape_s}]"
+    suffix = "" if shape in (args.shape, args.cuda_shape) else f" [{shape_s}]"
     ref = (lambda: buf.fill_(1.0)) if torch is not None else (lambda: buf.fill(1.0))
     for op in ops:
         reps = op.repeats[not args.quick] if op.repeats else args.repeats
         times = time_rounds({**candidates(op, buf, dtype, device), "ref": ref}, reps,
-                            device == "cuda")
+                            device == "cuda", args.cuda_wall)
         pooled += times.pop("ref")
         for lib, ts in times.items():
             out.append(Result(op.name, dtype, device, lib, shape_s, buf.nbytes, ts,
@@ -302,7 +334,7 @@ def measure_buffer(args: argparse.Namespace, ops: List[Op], shape: Tuple[int, ..
                               op.name + suffix))
             progress(out[-1])
     if not pooled:  # no op on this buffer: the reference alone
-        pooled = time_rounds({"ref": ref}, args.repeats, device == "cuda")["ref"]
+        pooled = time_rounds({"ref": ref}, args.repeats, device == "cuda", args.cuda_wall)["ref"]
     out.append(Result("fill_", dtype, device, REF_LIB, shape_s, buf.nbytes, pooled,
                       "reference", pooled, "fill_" + suffix))
     progress(out[-1])
@@ -351,12 +383,13 @@ def run(args: argparse.Namespace) -> Tuple[List[Result], List[str]]:
         notes.append("orthogonal_: skipped (fastinit.nn_init.orthogonal_ is missing)")
     for device in args.devices:
         for dtype in args.dtypes:
-            groups: Dict[Tuple[int, ...], List[Op]] = {args.shape: []}
+            base = args.shape if device == "cpu" else args.cuda_shape
+            groups: Dict[Tuple[int, ...], List[Op]] = {base: []}
             for op in ops:
                 if dtype in op.dtypes:
-                    groups.setdefault(op.shape or args.shape, []).append(op)
+                    groups.setdefault(op.shape or base, []).append(op)
             for shape, group in groups.items():
-                if group or shape == args.shape:
+                if group or shape == base:
                     results += measure_buffer(args, group, shape, dtype, device)
     if MODEL in args.ops:
         if torch is None or not hasattr(fastinit, "patch"):
