@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The GPU check: everything a machine with an NVIDIA GPU must confirm, in one call of a few
+# minutes (under 8 on an H100/H200, the build included).
+#
+#   bash benchmarks/gpu_check.sh OUTDIR
+#
+# From this workplace's device tool: run(command="bash benchmarks/gpu_check.sh $OUT"). Run it
+# from the repository root, in a Python that has torch, pybind11, scikit-build-core, cmake and
+# ninja (nothing is downloaded). Steps, each with its own time limit, each run whatever the
+# previous ones gave:
+#   1. facts: GPU, driver, nvcc, Python, torch;
+#   2. build: pip install --no-build-isolation --no-deps . (FASTINIT_CUDA=ON where nvcc is found);
+#   3. tests: tests/test_cuda.py, tests/test_grid_map.py, every test marked cuda, and the
+#      DLPack target tests;
+#   4. benchmarks/throughput.py --devices cuda: uniform_, normal_, trunc_normal_, kaiming_uniform_,
+#      xavier_normal_ and the fill_ reference, fastinit and torch side by side, float32,
+#      bfloat16, float16, float64;
+#   5. benchmarks/gpu_kernels.py: every dtype and layout of fastinit's kernel against the
+#      device's fill_ and copy_ bandwidth;
+#   6. ncu (when present): issue-slot and DRAM utilisation of three fills, what bounds each.
+# OUTDIR receives gpu_check.log (all output), throughput.json, gpu_kernels.json, ncu.txt and
+# summary.json (each step's exit status and seconds). Without a GPU (a dry run on a CPU
+# machine) the build and the tests run, the GPU tests skip, steps 4-6 say they were skipped.
+# Exit status 0 when every step that ran passed.
+set -uo pipefail
+out="${1:?usage: bash benchmarks/gpu_check.sh OUTDIR}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+cd "$(dirname "$0")/.."
+exec > >(tee "$out/gpu_check.log") 2>&1
+export PYTHONUNBUFFERED=1
+py="${PYTHON:-python3}"
+declare -A status seconds
+order=()
+
+step() {  # step NAME LIMIT_SECONDS COMMAND...
+  local name="$1" limit="$2"
+  shift 2
+  order+=("$name")
+  echo
+  echo "=== $name (limit ${limit}s): $*"
+  local t0=$SECONDS
+  if declare -F "$1" >/dev/null; then  # a function of this script: run it in a child bash
+    timeout --kill-after=10 "$limit" bash -c "$1"
+  else
+    timeout --kill-after=10 "$limit" "$@"
+  fi
+  status[$name]=$?
+  seconds[$name]=$((SECONDS - t0))
+  echo "=== $name: exit ${status[$name]} in ${seconds[$name]}s"
+}
+
+skip() {  # skip NAME REASON
+  order+=("$1")
+  status[$1]=skipped
+  seconds[$1]=0
+  echo
+  echo "=== $1: skipped ($2)"
+}
+
+facts() {
+  date -u +"%Y-%m-%d %H:%M:%S UTC"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem \
+    --format=csv 2>/dev/null || echo "nvidia-smi: not available"
+  nvcc --version 2>/dev/null | tail -n 2 || echo "nvcc: not found"
+  "$py" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'gpu', torch.cuda.is_available())"
+}
+
+build() {
+  if command -v nvcc >/dev/null 2>&1; then export FASTINIT_CUDA=ON; fi
+  "$py" -m pip install --no-build-isolation --no-deps -v . 2>&1 | grep -E "fastinit: CUDA|error|Error|warning: |Successfully" || true
+  "$py" -c "import fastinit, fastinit._core as c; print('fastinit', fastinit.__version__, 'built_with_cuda', c.built_with_cuda, 'cuda_available', fastinit.cuda_available(), 'isa', fastinit.cpu_isa())"
+}
+
+has_gpu() {
+  "$py" -c "import sys, torch, fastinit; sys.exit(0 if torch.cuda.is_available() and fastinit.cuda_available() else 1)" 2>/dev/null
+}
+
+ncu_report() {
+  local script="import torch, fastinit
+t = torch.empty(1 << 26, device='cuda'); h = torch.empty(1 << 26, dtype=torch.bfloat16, device='cuda')
+fastinit.uniform_(t, seed=1); fastinit.normal_(t, seed=1); fastinit.normal_(h, seed=1)
+torch.cuda.synchronize()"
+  ncu --clock-control none -k regex:fill_kernel --metrics \
+gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size \
+    "$py" -c "$script" 2>&1 | tee "$out/ncu.txt" | grep -vE "^==PROF==" | tail -n 60
+}
+
+export py out
+export -f facts build ncu_report
+step facts 60 facts
+step build 300 build
+step tests 300 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_grid_map.py \
+  tests/test_targets.py
+step cuda_marked 120 "$py" -m pytest -q -p no:cacheprovider -m cuda tests --ignore tests/test_cuda.py
+if has_gpu; then
+  step throughput 240 "$py" benchmarks/throughput.py --devices cuda \
+    --dtypes float32,bfloat16,float16,float64 \
+    --ops uniform_,normal_,trunc_normal_,kaiming_uniform_,xavier_normal_,fill_ --repeats 10 \
+    --json "$out/throughput.json"
+  step gpu_kernels 180 "$py" benchmarks/gpu_kernels.py --json "$out/gpu_kernels.json"
+  if command -v ncu >/dev/null 2>&1; then
+    step ncu 120 ncu_report
+  else
+    skip ncu "ncu not found"
+  fi
+else
+  for s in throughput gpu_kernels ncu; do skip "$s" "no CUDA GPU usable by torch and fastinit"; done
+fi
+
+failed=0
+{
+  echo "{"
+  for i in "${!order[@]}"; do
+    n="${order[$i]}"
+    sep=","; [ "$i" -eq $((${#order[@]} - 1)) ] && sep=""
+    echo "  \"$n\": {\"status\": \"${status[$n]}\", \"seconds\": ${seconds[$n]}}$sep"
+    [ "${status[$n]}" = 0 ] || [ "${status[$n]}" = skipped ] || failed=1
+  done
+  echo "}"
+} > "$out/summary.json"
+echo
+echo "=== summary"
+cat "$out/summary.json"
+exit "$failed"
