@@ -17,9 +17,9 @@
 #      bfloat16, float16, float64;
 #   5. benchmarks/gpu_kernels.py: every dtype and layout of fastinit's kernel against the
 #      device's fill_ and copy_ bandwidth;
-#   6. ncu (when present): issue-slot and DRAM utilisation of three fills, what bounds each.
-# OUTDIR receives gpu_check.log (all output), throughput.json, gpu_kernels.json, ncu.txt and
-# summary.json (each step's exit status and seconds). Without a GPU (a dry run on a CPU
+#   6. ncu (when present): issue-slot and DRAM utilisation of four fills, what bounds each.
+# OUTDIR receives gpu_check.log (all output), sass.txt (the kernels' sm_90 machine code, where
+# cuobjdump is present), throughput.json, gpu_kernels.json, ncu.txt and summary.json (each step's exit status and seconds). Without a GPU (a dry run on a CPU
 # machine) the build and the tests run, the GPU tests skip, steps 4-6 say they were skipped.
 # Exit status 0 when every step that ran passed.
 set -uo pipefail
@@ -76,10 +76,17 @@ has_gpu() {
   "$py" -c "import sys, torch, fastinit; sys.exit(0 if torch.cuda.is_available() and fastinit.cuda_available() else 1)" 2>/dev/null
 }
 
+sass_dump() {
+  local so
+  so="$("$py" -c 'import fastinit._core as c; print(c.__file__)')"
+  cuobjdump --dump-sass --gpu-architecture sm_90 "$so" > "$out/sass.txt" && wc -l "$out/sass.txt"
+}
+
 ncu_report() {
   local script="import torch, fastinit
 t = torch.empty(1 << 26, device='cuda'); h = torch.empty(1 << 26, dtype=torch.bfloat16, device='cuda')
-fastinit.uniform_(t, seed=1); fastinit.normal_(t, seed=1); fastinit.normal_(h, seed=1)
+fastinit.uniform_(t, seed=1); fastinit.normal_(t, seed=1); fastinit.uniform_(h, seed=1)
+fastinit.normal_(h, seed=1)
 torch.cuda.synchronize()"
   ncu --clock-control none -k regex:fill_kernel --metrics \
 gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size \
@@ -87,9 +94,14 @@ gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__in
 }
 
 export py out
-export -f facts build ncu_report
+export -f facts build sass_dump ncu_report
 step facts 60 facts
 step build 300 build
+if command -v cuobjdump >/dev/null 2>&1; then
+  step sass 60 sass_dump
+else
+  skip sass "cuobjdump not found"
+fi
 step tests 300 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_grid_map.py \
   tests/test_targets.py
 step cuda_marked 120 "$py" -m pytest -q -p no:cacheprovider -m cuda tests --ignore tests/test_cuda.py

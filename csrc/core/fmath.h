@@ -92,29 +92,46 @@ FI_HD float ndtri_lower_f32(float q) {
 }
 
 // The float32 normal table (tools/fit_normal_table.py), readable from host and device code.
-// On the device it is read from shared memory: a row of 32 segments is 32 consecutive words,
-// so a warp's lanes hit 32 different banks or share a word (broadcast), with no serialisation
-// (constant memory would serialise divergent segments). Every kernel that evaluates the table
-// calls stage_normal_table() first, with all its threads.
 static constexpr float kNormalTableHost[FI_NORMAL_TABLE_DEGREE + 1][32] = FI_NORMAL_TABLE_VALUES;
+
+FI_HD float normal_table(int power_row, int segment) { return kNormalTableHost[power_row][segment]; }
+
 #if defined(__CUDACC__)
+// On the device each block keeps the table in shared memory, segment-major: a segment's nine
+// coefficients (padded to 12) are three 16-byte loads, not nine 4-byte ones. Segments are 48
+// bytes apart, so the few segments a warp touches (half its lanes are in segment 0) fall in
+// different banks or share a word (broadcast), with no serialisation (constant memory would
+// serialise divergent segments). Every kernel that evaluates the table calls
+// stage_normal_table() first, with all its threads.
 static __device__ const float kNormalTableGlobal[FI_NORMAL_TABLE_DEGREE + 1][32] = FI_NORMAL_TABLE_VALUES;
-static __shared__ float kNormalTableShared[FI_NORMAL_TABLE_DEGREE + 1][32];
+static __shared__ __align__(16) float kNormalTableShared[32][12];
 
 __device__ __forceinline__ void stage_normal_table() {
-  for (int i = threadIdx.x; i < (FI_NORMAL_TABLE_DEGREE + 1) * 32; i += blockDim.x)
-    kNormalTableShared[i / 32][i % 32] = kNormalTableGlobal[i / 32][i % 32];
+  for (int i = threadIdx.x; i < 32 * 12; i += blockDim.x) {
+    const int segment = i / 12, power_row = i % 12;
+    kNormalTableShared[segment][power_row] =
+        power_row <= FI_NORMAL_TABLE_DEGREE ? kNormalTableGlobal[power_row][segment] : 0.0f;
+  }
   __syncthreads();
 }
-#endif
 
-FI_HD float normal_table(int power_row, int segment) {
-#if defined(__CUDA_ARCH__)
-  return kNormalTableShared[power_row][segment];
-#else
-  return kNormalTableHost[power_row][segment];
-#endif
+// P(x) of one segment: the same Horner steps, in the same order, as the host loop below.
+__device__ __forceinline__ float normal_table_poly(int segment, float x) {
+  static_assert(FI_NORMAL_TABLE_DEGREE == 8, "three float4 hold nine coefficients");
+  const float4* c = reinterpret_cast<const float4*>(kNormalTableShared[segment]);
+  const float4 a = c[0], b = c[1], d = c[2];
+  float p = a.x;
+  p = p * x + a.y;
+  p = p * x + a.z;
+  p = p * x + a.w;
+  p = p * x + b.x;
+  p = p * x + b.y;
+  p = p * x + b.z;
+  p = p * x + b.w;
+  p = p * x + d.x;
+  return p;
 }
+#endif
 
 // Segment of q for the normal table: 0 for q >= 1/4, else k with q in [2^-(k+2), 2^-(k+1)),
 // capped at 31 (q >= 2^-33 here).
@@ -132,8 +149,12 @@ FI_HD float ndtri_table_f32(float q) {
   const float c = q - 0.5f;
   const float m = f32_from((f32_bits(q) & 0x007FFFFFu) | 0x3F800000u);
   const float x = top ? c : m - 1.5f;
+#if defined(__CUDA_ARCH__)
+  const float p = normal_table_poly(k, x);
+#else
   float p = normal_table(0, k);
   for (int j = 1; j <= FI_NORMAL_TABLE_DEGREE; ++j) p = p * x + normal_table(j, k);
+#endif
   return top ? p * c : p;
 }
 

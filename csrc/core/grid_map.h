@@ -12,10 +12,12 @@
 // row's memory offset and first index (divisions over the dims) are found once per tile, and
 // not at all when the plan is a single row (a contiguous tensor, the common case).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
 #include "bits.h"
+#include "distributions.h"
 #include "macros.h"
 #include "philox.h"
 #include "plan.h"
@@ -112,24 +114,82 @@ FI_HD void pack_into(Vec16& v, int i, f16_t x) { v.w[i >> 1] |= uint32_t(x.bits)
 FI_HD void pack_into(Vec16& v, int i, f8e4m3fn_t x) { v.w[i >> 2] |= uint32_t(x.bits) << (8 * (i & 3)); }
 FI_HD void pack_into(Vec16& v, int i, f8e5m2_t x) { v.w[i >> 2] |= uint32_t(x.bits) << (8 * (i & 3)); }
 
-// The stored value of one word: the distribution, clamped to [lo, hi], rounded into T.
-template <class T, class Dist, class CT>
-FI_HD T element_value(const Dist& dist, typename WordOf<T>::type w, CT lo, CT hi) {
-  T out;
-  if constexpr (std::is_same<T, uint32_t>::value) {
-    store(&out, dist(w));
+// Normal values need no clamp: params.cpp bounds them by -inf and +inf, and min/max with those
+// return every value, NaN included, unchanged (grid_check_bounds holds a launch to that).
+template <class Dist>
+struct Unclamped : std::false_type {};
+template <>
+struct Unclamped<Normal32> : std::true_type {};
+template <>
+struct Unclamped<Normal64> : std::true_type {};
+template <>
+struct Unclamped<RawBits32> : std::true_type {};
+
+template <class Dist, class CT>
+inline bool grid_check_bounds(CT lo, CT hi) {
+  if constexpr (Unclamped<Dist>::value && !std::is_same<CT, uint32_t>::value)
+    return lo == -CT(INFINITY) && hi == CT(INFINITY);
+  return true;
+}
+
+// The computed value of one word: the distribution, clamped to [lo, hi] (in CT, before T).
+template <class Dist, class W, class CT>
+FI_HD CT clamped_value(const Dist& dist, W w, CT lo, CT hi) {
+  if constexpr (Unclamped<Dist>::value) {
+    return dist(w);
   } else {
-    store(&out, min_f(max_f(dist(w), lo), hi));
+    return min_f(max_f(dist(w), lo), hi);
   }
-  return out;
+}
+
+// Two values rounded into bfloat16 / float16, packed (the first in the low half). On the device
+// one cvt instruction for both: IEEE round-to-nearest-even, as bits.h's integer rounding, for
+// every value but NaN (the hardware's NaN is canonical), which takes bits.h's path.
+FI_HD uint32_t half2_bits(float a, float b, bf16_t) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if (a == a && b == b) {
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
+    return r;
+  }
+#endif
+  return uint32_t(bf16_from_f32(a)) | (uint32_t(bf16_from_f32(b)) << 16);
+}
+FI_HD uint32_t half2_bits(float a, float b, f16_t) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if (a == a && b == b) {
+    uint32_t r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
+    return r;
+  }
+#endif
+  return uint32_t(f16_from_f32(a)) | (uint32_t(f16_from_f32(b)) << 16);
+}
+
+// A whole group's values (computed type CT) rounded into T and packed into 16 bytes.
+template <class T, class CT, int V>
+FI_HD Vec16 pack_group(const CT (&vals)[V]) {
+  Vec16 v{};
+  if constexpr (std::is_same<T, bf16_t>::value || std::is_same<T, f16_t>::value) {
+    FI_UNROLL
+    for (int i = 0; i < V / 2; ++i) v.w[i] = half2_bits(float(vals[2 * i]), float(vals[2 * i + 1]), T{});
+  } else {
+    FI_UNROLL
+    for (int e = 0; e < V; ++e) {
+      T x;
+      store(&x, vals[e]);
+      pack_into(v, e, x);
+    }
+  }
+  return v;
 }
 
 // One thread's share of a fill: lane `lane` of warp `warp` of `warps`. Sink has
 // vector(T* p, const Vec16&) for an aligned 16-byte group and scalar(T* p, T) for one element.
 template <class T, bool kOneRow, class Dist, class CT, class Sink>
 FI_HD void fill_lane(const Plan& p, const GridGeometry& g, const Dist& dist, CT lo, CT hi,
-                     uint64_t key, uint64_t stream, int64_t warp, int64_t warps, int lane,
-                     Sink& sink) {
+                     const PhiloxKeys& keys, uint64_t stream, int64_t warp, int64_t warps,
+                     int lane, Sink& sink) {
   using W = typename WordOf<T>::type;
   constexpr int kPer = WordOf<T>::kPerBlock;
   constexpr int V = VecOf<T>::kElems, kLog2 = VecOf<T>::kLog2, kBlocks = VecOf<T>::kBlocks;
@@ -154,27 +214,29 @@ FI_HD void fill_lane(const Plan& p, const GridGeometry& g, const Dist& dist, CT 
     for (int64_t j = chunk * g.tile_groups + lane; j < j_end; j += kWarpLanes) {
       const int64_t rel = j * V - phase;  // row position of the group's element 0
       if (rel >= row_len) break;
-      const int lb = rel < 0 ? int(-rel) : 0;
-      const int le = row_len - rel < V ? int(row_len - rel) : V;
-      T vals[V];
+      CT vals[V];
       const uint64_t block0 = (group0 + uint64_t(j)) * uint64_t(kBlocks);
       FI_UNROLL
       for (int b = 0; b < kBlocks; ++b) {
         Block4 blk{};
-        if constexpr (Dist::kRandom) blk = philox_block(key, stream, block0 + uint64_t(b));
+        if constexpr (Dist::kRandom) blk = philox_block(keys, stream, block0 + uint64_t(b));
         FI_UNROLL
         for (int l = 0; l < kPer; ++l)
-          vals[b * kPer + l] = element_value<T>(dist, word_from_block(blk, l, W{}), lo, hi);
+          vals[b * kPer + l] = clamped_value(dist, word_from_block(blk, l, W{}), lo, hi);
       }
-      if (lb == 0 && le == V && vectors) {
-        Vec16 v{};
-        FI_UNROLL
-        for (int e = 0; e < V; ++e) pack_into(v, e, vals[e]);
-        sink.vector(row + rel, v);
+      if (rel >= 0 && rel <= row_len - V && vectors) {
+        sink.vector(row + rel, pack_group<T>(vals));
       } else {
+        const int lb = rel < 0 ? int(-rel) : 0;
+        const int le = row_len - rel < V ? int(row_len - rel) : V;
         FI_UNROLL
-        for (int e = 0; e < V; ++e)
-          if (e >= lb && e < le) sink.scalar(row + (rel + e) * step, vals[e]);
+        for (int e = 0; e < V; ++e) {
+          if (e >= lb && e < le) {
+            T x;
+            store(&x, vals[e]);
+            sink.scalar(row + (rel + e) * step, x);
+          }
+        }
       }
     }
   }

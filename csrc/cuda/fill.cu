@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
@@ -49,15 +50,18 @@ struct GlobalStores {
   }
 };
 
+// The parameters stay in the constant bank (__grid_constant__: no per-thread copy), so the
+// round keys are instruction operands.
 template <class T, bool kOneRow, class Dist, class CT>
 __global__ void __launch_bounds__(kThreadsPerBlock)
-    fill_kernel(const Plan p, const GridGeometry g, const Dist dist, CT lo, CT hi, uint64_t key,
-                uint64_t stream) {
+    fill_kernel(const __grid_constant__ Plan p, const __grid_constant__ GridGeometry g,
+                const __grid_constant__ Dist dist, CT lo, CT hi,
+                const __grid_constant__ PhiloxKeys keys, uint64_t stream) {
   stage_normal_table();
   const int64_t thread = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / kWarpLanes);
   GlobalStores sink;
-  fill_lane<T, kOneRow>(p, g, dist, lo, hi, key, stream, thread / kWarpLanes, warps,
+  fill_lane<T, kOneRow>(p, g, dist, lo, hi, keys, stream, thread / kWarpLanes, warps,
                         int(threadIdx.x % kWarpLanes), sink);
 }
 
@@ -95,8 +99,8 @@ void launch(const FillJob& job, const GridGeometry& g, const Dist& dist, CT lo, 
   const int64_t resident = int64_t(cached(sms, device, ask_sm_count)) *
                            cached(per_sm, device, ask_blocks_per_sm<T, kOneRow, Dist, CT>);
   const int64_t blocks = grid_blocks(g, resident);
-  fill_kernel<T, kOneRow><<<unsigned(blocks), kThreadsPerBlock, 0, s>>>(job.plan, g, dist, lo, hi,
-                                                                        job.key, job.stream);
+  fill_kernel<T, kOneRow><<<unsigned(blocks), kThreadsPerBlock, 0, s>>>(
+      job.plan, g, dist, lo, hi, philox_keys(job.key), job.stream);
 }
 
 }  // namespace
@@ -117,6 +121,8 @@ void fill(const FillJob& job, int device_index, void* stream) {
   auto s = static_cast<cudaStream_t>(stream);
   visit_job(job, [&](auto* tag, const auto& dist, auto lo, auto hi) {
     using T = std::remove_pointer_t<decltype(tag)>;
+    if (!grid_check_bounds<std::decay_t<decltype(dist)>>(lo, hi))
+      throw std::logic_error("fastinit: a normal fill with finite bounds reached the CUDA kernel");
     const GridGeometry g = grid_geometry(job.plan, VecOf<T>::kElems);
     if (g.one_row)
       launch<T, true>(job, g, dist, lo, hi, device_index, s);

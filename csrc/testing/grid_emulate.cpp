@@ -91,10 +91,11 @@ template <class T, bool kOneRow, class Dist, class CT>
 void run_launch(const FillJob& job, const GridGeometry& g, const Dist& dist, CT lo, CT hi,
                 int64_t blocks, int fault, CheckedStores& sink) {
   const int64_t warps = blocks * (kThreadsPerBlock / kWarpLanes);
+  const PhiloxKeys keys = philox_keys(job.key);
   for (int64_t warp = 0; warp < warps - (fault == 2); ++warp)
     for (int lane = 0; lane < kWarpLanes; ++lane)
-      fill_lane<T, kOneRow>(job.plan, g, dist, lo, hi, job.key, job.stream, warp, warps, lane, sink);
-  if (fault == 1) fill_lane<T, kOneRow>(job.plan, g, dist, lo, hi, job.key, job.stream, 0, warps, 0, sink);
+      fill_lane<T, kOneRow>(job.plan, g, dist, lo, hi, keys, job.stream, warp, warps, lane, sink);
+  if (fault == 1) fill_lane<T, kOneRow>(job.plan, g, dist, lo, hi, keys, job.stream, 0, warps, 0, sink);
 }
 
 }  // namespace
@@ -103,6 +104,8 @@ void grid_emulate(const FillJob& job, GridEmulation& em) {
   CheckedStores sink(job.plan, em);
   visit_job(job, [&](auto* tag, const auto& dist, auto lo, auto hi) {
     using T = std::remove_pointer_t<decltype(tag)>;
+    if (!grid_check_bounds<std::decay_t<decltype(dist)>>(lo, hi))
+      throw std::logic_error("grid emulation: a normal fill with finite bounds");
     const GridGeometry g = grid_geometry(job.plan, VecOf<T>::kElems);
     em.blocks = grid_blocks(g, int64_t(em.sms) * em.blocks_per_sm);
     em.tiles = g.tiles;
