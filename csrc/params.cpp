@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "core/bits.h"
 #include "errors.h"
@@ -40,6 +41,40 @@ double to_compute(DType d, double x) {
   if (!is_narrow(d)) return x;
   if (std::fabs(x) >= 3.4028235677973366e38) return std::copysign(kInf, x);  // rounds past FLT_MAX
   return double(float(x));
+}
+
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::f16: return "float16";
+    case DType::bf16: return "bfloat16";
+    case DType::f8e4m3fn: return "float8_e4m3fn";
+    case DType::f8e5m2: return "float8_e5m2";
+    default: return "uint32";
+  }
+}
+
+// x rounds to a finite value of `d` (float8_e4m3fn, which has no infinity: without saturating).
+bool finite_in(DType d, double x) {
+  if (d == DType::f64) return true;  // the caller passes finite doubles
+  if (std::fabs(x) >= 3.4028235677973366e38) return false;  // rounds past FLT_MAX
+  const float f = float(x);
+  switch (d) {
+    case DType::bf16: return std::isfinite(f32_from_bf16(bf16_from_f32(f)));
+    case DType::f16: return std::isfinite(f32_from_f16(f16_from_f32(f)));
+    case DType::f8e4m3fn: return std::fabs(f) < 464.0f;  // from 464 up it saturates to 448
+    case DType::f8e5m2: return std::isfinite(f32_from_f8e5m2(f8e5m2_from_f32(f)));
+    default: return true;
+  }
+}
+
+// A mean or std the dtype cannot hold makes values inf, or NaN (inf - inf), whose bits differ
+// between CPU and GPU: refused, naming the parameter and the dtype.
+void check_in_range(DType d, const char* fn, const char* name, double x) {
+  if (!finite_in(d, x))
+    throw ValueError(tagged(fn, std::string(name) + "=" + std::to_string(x) + " is out of " +
+                                    dtype_name(d) + "'s range (the fill would hold inf or NaN)"));
 }
 
 }  // namespace
@@ -93,11 +128,17 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       break;
     }
     case DistKind::normal:
+      check_in_range(d, fn, "mean", user[0]);
+      check_in_range(d, fn, "std", user[1]);
       job.p[0] = to_compute(d, user[0]);
       job.p[1] = to_compute(d, user[1]);
       break;
     case DistKind::trunc_normal: {
       const double mean = user[0], std = user[1], a = user[2], b = user[3];
+      // Values are clamped into [a, b] before the dtype sees them: only the compute type
+      // (float32 for the narrow dtypes) must hold mean and std.
+      check_in_range(is_narrow(d) ? DType::f32 : d, fn, "mean", mean);
+      check_in_range(is_narrow(d) ? DType::f32 : d, fn, "std", std);
       const double alpha = (a - mean) / std, beta = (b - mean) / std;
       const double mass_lo = std_normal_cdf(alpha), mass_hi = std_normal_cdf(-beta);
       double mass;

@@ -363,6 +363,43 @@ def test_interval_without_representable_value(lib, dtype, name, kwargs):
                     lambda: RANDOM_FILLS[name][0](t, **kwargs, seed=1))
 
 
+@pytest.mark.parametrize("lib, dtype, name, kwargs, param", [
+    pytest.param("numpy", "float32", "normal_", {"mean": 1e39, "std": 1e39}, "mean",
+                 id="float32-normal-mean-and-std"),
+    pytest.param("numpy", "float32", "normal_", {"mean": 0.0, "std": 1e39}, "std",
+                 id="float32-normal-std"),
+    pytest.param("numpy", "float16", "normal_", {"mean": 70000.0, "std": 1.0}, "mean",
+                 id="float16-normal-mean"),
+    pytest.param("torch", "bfloat16", "normal_", {"mean": 0.0, "std": 3.4e38}, "std",
+                 id="bfloat16-normal-std"),
+    pytest.param("torch", "float8_e4m3fn", "normal_", {"mean": 500.0, "std": 1.0}, "mean",
+                 id="float8_e4m3fn-normal-mean"),
+    pytest.param("numpy", "float32", "trunc_normal_",
+                 {"mean": 0.0, "std": 1e39, "a": -1e39, "b": 1e39}, "std", id="float32-trunc-std"),
+    pytest.param("numpy", "float16", "trunc_normal_",
+                 {"mean": 1e39, "std": 1.0, "a": 0.0, "b": 1.0}, "mean", id="float16-trunc-mean"),
+])
+def test_parameter_out_of_the_dtypes_range(lib, dtype, name, kwargs, param):
+    """A mean or std finite in double but not in the dtype (trunc_normal_: its float32
+    compute type, since values are clamped into [a, b]) would give inf or NaN: refused."""
+    t = make_target(lib, dtype)
+    assert_rejected(t, ValueError, message(name, rf"{param}=.* is out of \w+'s range"),
+                    lambda: RANDOM_FILLS[name][0](t, **kwargs, seed=1))
+
+
+def test_parameters_in_range_still_fill():
+    """The edges of the rule: float16 mean 65504, a float16 trunc_normal_ whose mean is past
+    float16's range but inside float32's, float64 std 1e300."""
+    for t, call in ((np_target("float16"), lambda t: fastinit.normal_(t, 65504.0, 1.0, seed=1)),
+                    (np_target("float16"),
+                     lambda t: fastinit.trunc_normal_(t, 70000.0, 1e4, 0.0, 1.0, seed=1)),
+                    (np_target("float64"), lambda t: fastinit.normal_(t, 0.0, 1e300, seed=1))):
+        call(t)
+        assert not np.isnan(t.astype(np.float64)).any()
+    with pytest.raises(ValueError, match="out of float32's range"):
+        fastinit.xavier_normal_(np_target(), gain=1e200, seed=1)
+
+
 # --------------------------------------------------------------------------------------------
 # Seeds and generators
 # --------------------------------------------------------------------------------------------
