@@ -17,7 +17,8 @@
 #      bfloat16, float16, float64;
 #   5. benchmarks/gpu_kernels.py: every dtype and layout of fastinit's kernel against the
 #      device's fill_ and copy_ bandwidth;
-#   6. ncu (when present): issue-slot and DRAM utilisation of four fills, what bounds each.
+#   6. benchmarks/philox_mul.cu: Philox alone, two ways to form its products;
+#   7. ncu (when present): issue-slot and DRAM utilisation of four fills, what bounds each.
 # OUTDIR receives gpu_check.log (all output), sass.txt (the kernels' sm_90 machine code, where
 # cuobjdump is present), throughput.json, gpu_kernels.json, ncu.txt and summary.json (each step's exit status and seconds). Without a GPU (a dry run on a CPU
 # machine) the build and the tests run, the GPU tests skip, steps 4-6 say they were skipped.
@@ -76,10 +77,20 @@ has_gpu() {
   "$py" -c "import sys, torch, fastinit; sys.exit(0 if torch.cuda.is_available() and fastinit.cuda_available() else 1)" 2>/dev/null
 }
 
-sass_dump() {
+sass_dump() {  # the machine code of three fill kernels (the whole module is over 16 MB)
   local so
   so="$("$py" -c 'import fastinit._core as c; print(c.__file__)')"
-  cuobjdump --dump-sass --gpu-architecture sm_90 "$so" > "$out/sass.txt" && wc -l "$out/sass.txt"
+  cuobjdump --dump-sass --gpu-architecture sm_90 "$so" > /tmp/fastinit_sass.txt || return 1
+  awk '/Function :/ { keep = ($0 ~ /fill_kernelIfLb1ENS_9Uniform32/ ||
+                              $0 ~ /fill_kernelIfLb1ENS_8Normal32/ ||
+                              $0 ~ /fill_kernelINS_6bf16_tELb1ENS_8Normal32/) } keep' \
+    /tmp/fastinit_sass.txt > "$out/sass.txt"
+  wc -l /tmp/fastinit_sass.txt "$out/sass.txt"
+}
+
+philox_mul() {  # Philox alone: two ways to multiply, one or two blocks per thread
+  nvcc -O3 -std=c++17 -arch=sm_90 benchmarks/philox_mul.cu -o /tmp/philox_mul && /tmp/philox_mul &&
+    cuobjdump --dump-sass /tmp/philox_mul > "$out/philox_sass.txt"
 }
 
 ncu_report() {
@@ -94,7 +105,7 @@ gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__in
 }
 
 export py out
-export -f facts build sass_dump ncu_report
+export -f facts build sass_dump philox_mul ncu_report
 step facts 60 facts
 step build 300 build
 if command -v cuobjdump >/dev/null 2>&1; then
@@ -111,13 +122,14 @@ if has_gpu; then
     --ops uniform_,normal_,trunc_normal_,kaiming_uniform_,xavier_normal_,fill_ --repeats 10 \
     --json "$out/throughput.json"
   step gpu_kernels 180 "$py" benchmarks/gpu_kernels.py --json "$out/gpu_kernels.json"
+  step philox_mul 60 philox_mul
   if command -v ncu >/dev/null 2>&1; then
     step ncu 120 ncu_report
   else
     skip ncu "ncu not found"
   fi
 else
-  for s in throughput gpu_kernels ncu; do skip "$s" "no CUDA GPU usable by torch and fastinit"; done
+  for s in throughput gpu_kernels philox_mul ncu; do skip "$s" "no CUDA GPU usable by torch and fastinit"; done
 fi
 
 failed=0
