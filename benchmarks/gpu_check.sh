@@ -19,9 +19,10 @@
 #      device's fill_ and copy_ bandwidth;
 #   6. benchmarks/philox_mul.cu: Philox alone, two ways to form its products;
 #   7. ncu (when present): issue-slot and DRAM utilisation of four fills, what bounds each.
-# OUTDIR receives gpu_check.log (all output), sass.txt (the kernels' sm_90 machine code, where
-# cuobjdump is present), throughput.json, gpu_kernels.json, ncu.txt and summary.json (each step's exit status and seconds). Without a GPU (a dry run on a CPU
-# machine) the build and the tests run, the GPU tests skip, steps 4-6 say they were skipped.
+# OUTDIR receives gpu_check.log (all output), sass.txt and philox_sass.txt (sm_90 machine code,
+# where cuobjdump is present), throughput.json, gpu_kernels.json, ncu.txt and summary.json (each
+# step's exit status and seconds). Without a GPU (a dry run on a CPU machine) the build and the
+# tests run, the GPU tests skip, and the GPU steps say they were skipped.
 # Exit status 0 when every step that ran passed.
 set -uo pipefail
 out="${1:?usage: bash benchmarks/gpu_check.sh OUTDIR}"
