@@ -103,6 +103,10 @@ torch.cuda.synchronize()"
   ncu --clock-control none -k regex:fill_kernel --metrics \
 gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size \
     "$py" -c "$script" 2>&1 | tee "$out/ncu.txt" | grep -vE "^==PROF==" | tail -n 60
+  # which pipe is busiest (a second pass: a metric this ncu lacks must not lose the first)
+  ncu --clock-control none -k regex:fill_kernel --metrics \
+sm__pipe_alu_cycles_active.avg.pct_of_peak_sustained_active,sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active,sm__pipe_shared_cycles_active.avg.pct_of_peak_sustained_active \
+    "$py" -c "$script" 2>&1 | tee -a "$out/ncu.txt" | grep -E "fill_kernel|pct" | sed 's/(Plan.*//'
 }
 
 export py out

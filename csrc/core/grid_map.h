@@ -132,13 +132,42 @@ inline bool grid_check_bounds(CT lo, CT hi) {
   return true;
 }
 
+// Uniform values are never -0 or NaN (a + range * u with range * u >= +0 gives +0 at the least
+// when a is a zero), so the device's one-instruction IEEE max/min (FMNMX) equals max_f/min_f's
+// compare-and-select on them; every other distribution keeps max_f/min_f.
+template <class Dist>
+struct IeeeClamp : std::false_type {};
+template <>
+struct IeeeClamp<Uniform32> : std::true_type {};
+template <>
+struct IeeeClamp<Uniform64> : std::true_type {};
+
 // The computed value of one word: the distribution, clamped to [lo, hi] (in CT, before T).
 template <class Dist, class W, class CT>
 FI_HD CT clamped_value(const Dist& dist, W w, CT lo, CT hi) {
   if constexpr (Unclamped<Dist>::value) {
     return dist(w);
   } else {
+#if defined(__CUDA_ARCH__)
+    if constexpr (IeeeClamp<Dist>::value) return fmin(fmax(dist(w), lo), hi);
+#endif
     return min_f(max_f(dist(w), lo), hi);
+  }
+}
+
+// The values of group `block0 / kBlocks`: kBlocks Philox blocks, clamped, in CT.
+template <class T, class Dist, class CT, int V = VecOf<T>::kElems>
+FI_HD void group_values(const Dist& dist, CT lo, CT hi, const PhiloxKeys& keys, uint64_t stream,
+                        uint64_t block0, CT (&vals)[V]) {
+  using W = typename WordOf<T>::type;
+  constexpr int kPer = WordOf<T>::kPerBlock;
+  FI_UNROLL
+  for (int b = 0; b < VecOf<T>::kBlocks; ++b) {
+    Block4 blk{};
+    if constexpr (Dist::kRandom) blk = philox_block(keys, stream, block0 + uint64_t(b));
+    FI_UNROLL
+    for (int l = 0; l < kPer; ++l)
+      vals[b * kPer + l] = clamped_value(dist, word_from_block(blk, l, W{}), lo, hi);
   }
 }
 
@@ -190,8 +219,6 @@ template <class T, bool kOneRow, class Dist, class CT, class Sink>
 FI_HD void fill_lane(const Plan& p, const GridGeometry& g, const Dist& dist, CT lo, CT hi,
                      const PhiloxKeys& keys, uint64_t stream, int64_t warp, int64_t warps,
                      int lane, Sink& sink) {
-  using W = typename WordOf<T>::type;
-  constexpr int kPer = WordOf<T>::kPerBlock;
   constexpr int V = VecOf<T>::kElems, kLog2 = VecOf<T>::kLog2, kBlocks = VecOf<T>::kBlocks;
   const int last = p.ndim - 1;
   const int64_t row_len = p.shape[last];
@@ -210,20 +237,26 @@ FI_HD void fill_lane(const Plan& p, const GridGeometry& g, const Dist& dist, CT 
     // Group starts are 16 bytes apart in a contiguous row: all aligned or none.
     const bool vectors = step == 1 && ((reinterpret_cast<uintptr_t>(row) -
                                         uintptr_t(phase) * sizeof(T)) & 15u) == 0;
-    const int64_t j_end = (chunk + 1) * g.tile_groups;
-    for (int64_t j = chunk * g.tile_groups + lane; j < j_end; j += kWarpLanes) {
+    const int64_t j_begin = chunk * g.tile_groups;
+    const int64_t j_end = j_begin + g.tile_groups;
+    CT vals[V];
+    if (vectors && j_begin * V >= phase && j_end * V - phase <= row_len) {
+      // The tile's groups are all whole and aligned (almost every tile of a contiguous
+      // tensor): no bounds per group, a pointer and a block counter stepped by a warp's width.
+      T* at = row + ((j_begin + lane) * V - phase);
+      uint64_t block0 = (group0 + uint64_t(j_begin + lane)) * uint64_t(kBlocks);
+      for (int i = int(g.tile_groups / kWarpLanes); i > 0; --i) {
+        group_values<T>(dist, lo, hi, keys, stream, block0, vals);
+        sink.vector(at, pack_group<T>(vals));
+        at += kWarpLanes * V;
+        block0 += uint64_t(kWarpLanes) * kBlocks;
+      }
+      continue;
+    }
+    for (int64_t j = j_begin + lane; j < j_end; j += kWarpLanes) {
       const int64_t rel = j * V - phase;  // row position of the group's element 0
       if (rel >= row_len) break;
-      CT vals[V];
-      const uint64_t block0 = (group0 + uint64_t(j)) * uint64_t(kBlocks);
-      FI_UNROLL
-      for (int b = 0; b < kBlocks; ++b) {
-        Block4 blk{};
-        if constexpr (Dist::kRandom) blk = philox_block(keys, stream, block0 + uint64_t(b));
-        FI_UNROLL
-        for (int l = 0; l < kPer; ++l)
-          vals[b * kPer + l] = clamped_value(dist, word_from_block(blk, l, W{}), lo, hi);
-      }
+      group_values<T>(dist, lo, hi, keys, stream, (group0 + uint64_t(j)) * uint64_t(kBlocks), vals);
       if (rel >= 0 && rel <= row_len - V && vectors) {
         sink.vector(row + rel, pack_group<T>(vals));
       } else {
