@@ -243,13 +243,24 @@ FI_HD void fill_lane(const Plan& p, const GridGeometry& g, const Dist& dist, CT 
     if (vectors && j_begin * V >= phase && j_end * V - phase <= row_len) {
       // The tile's groups are all whole and aligned (almost every tile of a contiguous
       // tensor): no bounds per group, a pointer and a block counter stepped by a warp's width.
+      // Two groups per step: two independent Philox chains in flight per thread.
+      constexpr int64_t kStep = int64_t(kWarpLanes) * V;
+      constexpr uint64_t kBlockStep = uint64_t(kWarpLanes) * kBlocks;
       T* at = row + ((j_begin + lane) * V - phase);
       uint64_t block0 = (group0 + uint64_t(j_begin + lane)) * uint64_t(kBlocks);
-      for (int i = int(g.tile_groups / kWarpLanes); i > 0; --i) {
+      int n = int(g.tile_groups / kWarpLanes);
+      for (; n >= 2; n -= 2) {
+        CT next[V];
+        group_values<T>(dist, lo, hi, keys, stream, block0, vals);
+        group_values<T>(dist, lo, hi, keys, stream, block0 + kBlockStep, next);
+        sink.vector(at, pack_group<T>(vals));
+        sink.vector(at + kStep, pack_group<T>(next));
+        at += 2 * kStep;
+        block0 += 2 * kBlockStep;
+      }
+      if (n == 1) {
         group_values<T>(dist, lo, hi, keys, stream, block0, vals);
         sink.vector(at, pack_group<T>(vals));
-        at += kWarpLanes * V;
-        block0 += uint64_t(kWarpLanes) * kBlocks;
       }
       continue;
     }
