@@ -161,7 +161,7 @@ bool make_job(const TensorView& v, const FillRequest& r, FillJob& job) {
     std0.params[0] = std::min(std::max(r.params[0], r.params[2]), r.params[3]);
   }
   prepare_distribution(job, std0.params, r.fn);
-  if (std0.kind != job.kind) {
+  if (r.kind == DistKind::trunc_normal && job.kind == DistKind::constant) {
     job.lo = round_into(job.dtype, r.params[2], RoundDir::up);
     job.hi = round_into(job.dtype, r.params[3], RoundDir::down);
   }

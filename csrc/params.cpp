@@ -125,6 +125,10 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       job.hi = a == b ? job.lo : round_into(d, b, RoundDir::below);
       if (!(job.lo <= job.hi))
         throw ValueError(tagged(fn, "the interval [a, b) holds no value representable in this dtype"));
+      if (a == b) {  // every value is lo, sign of zero included (a = -0.0 gives -0.0)
+        job.kind = DistKind::constant;
+        job.p[0] = job.lo;
+      }
       break;
     }
     case DistKind::normal:

@@ -133,8 +133,10 @@ inline bool grid_check_bounds(CT lo, CT hi) {
 }
 
 // Uniform values are never -0 or NaN (a + range * u with range * u >= +0 gives +0 at the least
-// when a is a zero), so the device's one-instruction IEEE max/min (FMNMX) equals max_f/min_f's
-// compare-and-select on them; every other distribution keeps max_f/min_f.
+// when a is a zero), and a uniform kernel's hi is never -0 (a == b is a constant fill; below
+// any b the largest value is +0 or nonzero), so the device's one-instruction IEEE max/min
+// (FMNMX) equals max_f/min_f's compare-and-select on them: the two differ only on a pair of
+// opposite zeros. Every other distribution keeps max_f/min_f.
 template <class Dist>
 struct IeeeClamp : std::false_type {};
 template <>

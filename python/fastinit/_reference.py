@@ -353,6 +353,8 @@ def values(kind: str, dtype: str, params: Sequence[float], w: Optional[np.ndarra
         v = ct(a) + ct(b - a) * (unit_f32(w) if narrow else unit_f64(w))
         lo = round_into(dtype, a, "up")
         hi = lo if a == b else round_into(dtype, b, "below")
+        if a == b:  # every value is lo, sign of zero included (a = -0.0 gives -0.0)
+            v = np.full(len(w), ct(lo), ct)
     elif kind == "normal":
         mean, std = params
         v = ct(mean) + ct(std) * std_normal(w)
