@@ -176,24 +176,21 @@ FI_HD void group_values(const Dist& dist, CT lo, CT hi, const PhiloxKeys& keys, 
 // Two values rounded into bfloat16 / float16, packed (the first in the low half). On the device
 // one cvt instruction for both: IEEE round-to-nearest-even, as bits.h's integer rounding, for
 // every value but NaN (the hardware's NaN is canonical), which takes bits.h's path.
-FI_HD uint32_t half2_bits(float a, float b, bf16_t) {
+template <class H>
+FI_HD uint32_t half2_bits(float a, float b) {
+  constexpr bool kBf16 = std::is_same<H, bf16_t>::value;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if (a == a && b == b) {
     uint32_t r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
+    if constexpr (kBf16) {
+      asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
+    } else {
+      asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
+    }
     return r;
   }
 #endif
-  return uint32_t(bf16_from_f32(a)) | (uint32_t(bf16_from_f32(b)) << 16);
-}
-FI_HD uint32_t half2_bits(float a, float b, f16_t) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if (a == a && b == b) {
-    uint32_t r;
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
-    return r;
-  }
-#endif
+  if constexpr (kBf16) return uint32_t(bf16_from_f32(a)) | (uint32_t(bf16_from_f32(b)) << 16);
   return uint32_t(f16_from_f32(a)) | (uint32_t(f16_from_f32(b)) << 16);
 }
 
@@ -203,7 +200,7 @@ FI_HD Vec16 pack_group(const CT (&vals)[V]) {
   Vec16 v{};
   if constexpr (std::is_same<T, bf16_t>::value || std::is_same<T, f16_t>::value) {
     FI_UNROLL
-    for (int i = 0; i < V / 2; ++i) v.w[i] = half2_bits(float(vals[2 * i]), float(vals[2 * i + 1]), T{});
+    for (int i = 0; i < V / 2; ++i) v.w[i] = half2_bits<T>(float(vals[2 * i]), float(vals[2 * i + 1]));
   } else {
     FI_UNROLL
     for (int e = 0; e < V; ++e) {
