@@ -189,6 +189,22 @@ def test_verify_module(tmp_path):
     assert any(p.startswith("conv.weight: BF16 [8, 16, 3] in the file") for p in problems)
 
 
+def test_tied_llama_with_padding_config_path_equals_module_path(tmp_path):
+    """Both paths keep the embedding's zeroed padding row under the tied output layer (the
+    module path's init used to refill it, and its own verify then reported a mismatch)."""
+    transformers = pytest.importorskip("transformers")
+    config = dict(LLAMA, tie_word_embeddings=True, pad_token_id=3)
+    fastinit.checkpoint(dict(config, model_type="llama"), tmp_path / "cfg", seed=3,
+                        progress=False)
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    fastinit.checkpoint(model, tmp_path / "mod", seed=3, progress=False)
+    a, b = load_dir(tmp_path / "cfg"), load_dir(tmp_path / "mod")
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.all(b["model.embed_tokens.weight"][3] == 0)
+    assert fastinit.verify(tmp_path / "mod") == []
+
+
 def test_mistral_config_equals_its_meta_model_and_other_types_are_refused(tmp_path):
     transformers = pytest.importorskip("transformers")
     config = LLAMA
@@ -207,8 +223,9 @@ def test_mistral_config_equals_its_meta_model_and_other_types_are_refused(tmp_pa
 
 
 class ParentWrites(nn.Module):
-    """A parent whose own init writes its children's weights before their own init does (as
-    T5's attention init does): a later group re-running it must not reach an earlier group."""
+    """A parent whose own init writes its children's weights (as T5's attention init does).
+    Eager order runs it after the children's own inits, so its values are the last; a later
+    group re-running it must not reach an earlier group's tensors."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -227,7 +244,7 @@ def test_parent_init_does_not_reach_finished_groups(tmp_path, group_bytes):
                                progress=False)
     got = load_dir(tmp_path)
     want = eager(lambda: nn.Sequential(ParentWrites(), ParentWrites()))
-    assert not torch.all(want["0.a.weight"] == 7.0)  # the children's own init is the last
+    assert torch.all(want["0.a.weight"] == 7.0)  # the parent's init runs after its children's
     for k, v in got.items():
         assert torch.equal(v, want[k]), k
 

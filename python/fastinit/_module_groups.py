@@ -14,7 +14,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, NamedTuple, Set, Tuple
 
-from .module_init import _init_calls, _Tracker, _untouched, named_tensors, tracing
+from .module_init import _init_calls, _Tracker, _untouched, named_tensors, tracing, untied
 from .streams import NameKeys, _resolving, storage_key
 
 Unit = Tuple[str, bool]  # (module name, whole subtree?)
@@ -182,7 +182,8 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
                 keys.by_storage[storage_key(t)] = (k, t)
                 if getattr(t, "_is_hf_initialized", False):  # as init_module: every init runs
                     t._is_hf_initialized = False
-            plan.run_inits(group, keys)
+            with untied(work):  # as init_module: the tie's source keeps its values
+                plan.run_inits(group, keys)
             left = set(_untouched(now, tracker.touched, False, "checkpoint")) & wanted
             if left:
                 raise ValueError(f"{fn}: no init reached {', '.join(sorted(left)[:8])}; their "

@@ -1,9 +1,12 @@
 """Whole-model init: ``init_module`` (name-keyed, under patch mode) and DTensor shards.
 
-``init_module(model, seed=s)`` runs the model's own initialization code again — every
-submodule's ``reset_parameters()`` (and ``_reset_parameters()``), then, for transformers
-models, ``model._init_weights(module)`` for every module — under :func:`fastinit.patch`, with
-every fill of a parameter or buffer keyed by ``(s, stream_of(qualified name))``
+``init_module(model, seed=s)`` runs the model's own initialization code again, in the order
+eager construction runs it — every submodule's ``reset_parameters()`` (and
+``_reset_parameters()``), children before parents, then, for transformers models,
+``_init_weights(module)`` for every module, children first, by each module's nearest
+PreTrainedModel, with tied weights apart until the end (the tie's source keeps its values) —
+under :func:`fastinit.patch`, with every fill of a parameter or buffer keyed by
+``(s, stream_of(qualified name))``
 (:mod:`fastinit.streams`). A parameter's values then depend only on (seed, name, index): not
 on construction order, device, dtype or sharding.
 
@@ -214,20 +217,88 @@ class _Tracker:
         return call()
 
 
+def _post_order(model: Any, prefix: str) -> List[Tuple[str, Any]]:
+    """Every module once, children before their parent (``named_modules``'s names), as eager
+    construction finishes them and transformers' ``smart_apply`` visits them."""
+    first = {id(m): n for n, m in model.named_modules(prefix=prefix)}
+    out: List[Tuple[str, Any]] = []
+    seen: set = set()
+
+    def visit(module: Any) -> None:
+        if id(module) in seen:
+            return
+        seen.add(id(module))
+        for child in module.children():
+            visit(child)
+        out.append((first[id(module)], module))
+
+    visit(model)
+    return out
+
+
+def _is_pretrained(module: Any) -> bool:
+    return any(c.__name__ == "PreTrainedModel" for c in type(module).__mro__)
+
+
 def _init_calls(model: Any, prefix: str, reset: bool = True
                 ) -> Iterator[Tuple[str, Callable[[], Any]]]:
-    for where, module in model.named_modules(prefix=prefix) if reset else ():
+    """The init code eager construction runs, in its order: every module's
+    ``reset_parameters()`` (or ``_reset_parameters()``), children first; then, for transformers
+    models, ``_init_weights(module)`` for every module, children first, each by its nearest
+    PreTrainedModel (a sub-model brings its own, as ``smart_apply`` dispatches it)."""
+    order = _post_order(model, prefix)
+    for where, module in order if reset else ():
         for meth in ("reset_parameters", "_reset_parameters"):
             fn = getattr(module, meth, None)
             if callable(fn):
                 yield where, fn
                 break
-    init_weights = getattr(model, "_init_weights", None)
-    if callable(init_weights):
-        for where, module in model.named_modules(prefix=prefix):
-            if getattr(module, "_is_hf_initialized", False):
-                module._is_hf_initialized = False
-            yield where, (lambda m=module: init_weights(m))
+    if not callable(getattr(model, "_init_weights", None)):
+        return
+    owner: Dict[int, Any] = {}
+    for _, module in reversed(order):  # parents before children: inherit the nearest owner
+        if _is_pretrained(module) and callable(getattr(module, "_init_weights", None)):
+            owner[id(module)] = module
+        for child in module.children():
+            owner.setdefault(id(child), owner.get(id(module), model))
+    for where, module in order:
+        if getattr(module, "_is_hf_initialized", False):
+            module._is_hf_initialized = False
+        init_weights = owner.get(id(module), model)._init_weights
+        yield where, (lambda m=module, f=init_weights: f(m))
+
+
+@contextlib.contextmanager
+def untied(model: Any) -> Iterator[None]:
+    """Tied parameters apart for the block, then tied again to their source: eager
+    construction initializes each owner's own tensor and ties afterwards, so the source's
+    values are the ones kept (a padding row zeroed by the embedding survives the output
+    layer's init). The source is transformers' tie mapping's, else the first name."""
+    import torch  # noqa: PLC0415
+
+    groups: Dict[int, List[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(p), []).append(name)
+    mapping = getattr(model, "all_tied_weights_keys", None) or {}
+    ties = []
+    for names in groups.values():
+        if len(names) < 2:
+            continue
+        source = next((mapping[n] for n in names if mapping.get(n) in names), names[0])
+        shared = model.get_parameter(source)
+        ties.append((shared, [n for n in names if n != source]))
+    try:
+        for shared, targets in ties:
+            for name in targets:
+                owner, _, attr = name.rpartition(".")
+                stand_in = torch.nn.Parameter(torch.empty_like(shared), shared.requires_grad)
+                setattr(model.get_submodule(owner), attr, stand_in)
+        yield
+    finally:
+        for shared, targets in ties:
+            for name in targets:
+                owner, _, attr = name.rpartition(".")
+                setattr(model.get_submodule(owner), attr, shared)
 
 
 def _named(model: Any, prefix: str = "") -> List[Tuple[str, Any]]:
@@ -238,8 +309,11 @@ def init_module(model: Any, seed: int = 0, *, warn: bool = True, prefix: str = "
                 only: Optional[Any] = None, _reset: bool = True) -> List[str]:
     """Re-initialize ``model`` in place the way its own code does, name-keyed.
 
-    Every submodule's ``reset_parameters()`` runs, then (transformers models)
-    ``model._init_weights(module)`` for every module, under patch mode; each fill of a
+    Every submodule's ``reset_parameters()`` runs, children before parents (as construction
+    finishes them), then (transformers models) ``_init_weights(module)`` for every module,
+    children first, by its nearest PreTrainedModel (as ``smart_apply``); tied parameters are
+    apart meanwhile and tied again at the end, keeping the tie source's values (as
+    transformers ties after init). All under patch mode; each fill of a
     parameter or buffer uses key ``seed`` and stream ``stream_of(qualified name)``. Works on
     the device the parameters live on (CPU, CUDA; DTensor parameters shard by shard).
     Returns the names of parameters and buffers no init reached (they keep their values), and
@@ -259,7 +333,7 @@ def init_module(model: Any, seed: int = 0, *, warn: bool = True, prefix: str = "
     keys = NameKeys(seed, named)
     dtensors = {id(t): n for n, t in _named(model, prefix) if _is_dtensor(t)}
     tracker = _Tracker(keys, dtensors)
-    with patch(), tracing(tracker), _resolving(keys), torch.no_grad():
+    with patch(), tracing(tracker), _resolving(keys), torch.no_grad(), untied(model):
         for t in named.values():
             if getattr(t, "_is_hf_initialized", False):
                 t._is_hf_initialized = False

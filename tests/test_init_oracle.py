@@ -1,0 +1,154 @@
+"""init_module against an outside oracle: the model's own eager construction by plain torch.
+
+fastinit's whole-model init must give every parameter and buffer what constructing the model
+eagerly gives, in distribution (its values are keyed by name, so they differ bit for bit):
+constants equal exactly (zero biases, unit norms, zeroed padding rows, rotary buffers), random
+tensors with the std within 20% (or sampling noise on small tensors) and the mean within a few
+standard errors, nothing non-finite, and nothing left unreached. Comparing fastinit with itself
+could not catch a wrong order of inits; eager construction can.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import fastinit  # noqa: E402
+
+nn = torch.nn
+
+
+def assert_like_eager(build: Callable[[], Any], seed: int = 3) -> None:
+    """Build twice: plainly (the oracle) and again, re-initialized by fastinit.init_module."""
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eager = build()
+        ours = build()
+    assert fastinit.init_module(ours, seed=seed + 1) == []
+    want = dict(eager.named_parameters()) | dict(eager.named_buffers())
+    got = dict(ours.named_parameters()) | dict(ours.named_buffers())
+    assert want.keys() == got.keys()
+    for name, e in want.items():
+        g = got[name].detach()
+        e = e.detach()
+        if not e.is_floating_point():
+            assert torch.equal(g, e), name
+            continue
+        assert torch.isfinite(g).all(), f"{name}: non-finite values"
+        e64, g64 = e.double().flatten(), g.double().flatten()
+        if e64.numel() == 0:
+            continue
+        if torch.all(e64 == e64[0]):  # a constant: ours must be the same constant
+            assert torch.equal(g, e), f"{name}: expected the constant {e64[0].item()}"
+            continue
+        if e.dim() == 2:  # rows the model zeroes (padding rows) stay zero
+            zero_rows = (e == 0).all(dim=1)
+            assert torch.equal((g == 0).all(dim=1), zero_rows), f"{name}: zero rows differ"
+        n = e64.numel()
+        se, sg = e64.std().item(), g64.std().item()
+        tol = max(0.2, 4.0 / math.sqrt(n))  # two samples: the ratio of stds has SE ~ 1/sqrt(n)
+        assert abs(sg / se - 1) <= tol, f"{name}: std {sg:.4g}, eager {se:.4g}"
+        assert abs(g64.mean().item() - e64.mean().item()) <= 6 * se / math.sqrt(n) + 1e-12, \
+            f"{name}: mean {g64.mean().item():.4g}, eager {e64.mean().item():.4g}"
+
+
+# --- torch.nn ------------------------------------------------------------------------------
+
+TORCH_MODELS = {
+    "MultiheadAttention": lambda: nn.MultiheadAttention(64, 4),
+    "MultiheadAttention kdim": lambda: nn.MultiheadAttention(64, 4, kdim=32, vdim=48),
+    "TransformerEncoderLayer": lambda: nn.TransformerEncoderLayer(64, 4, 128),
+    "Transformer": lambda: nn.Transformer(64, 4, 2, 2, 128),
+    "LSTM": lambda: nn.LSTM(32, 64, num_layers=2),
+    "GRU": lambda: nn.GRU(32, 64, bidirectional=True),
+    "conv net": lambda: nn.Sequential(nn.Conv2d(3, 32, 3), nn.BatchNorm2d(32), nn.ReLU(),
+                                      nn.Conv2d(32, 64, 3), nn.GroupNorm(8, 64),
+                                      nn.Flatten(), nn.Linear(64, 10)),
+    "embedding with padding": lambda: nn.Embedding(300, 64, padding_idx=7),
+}
+
+
+@pytest.mark.parametrize("name", list(TORCH_MODELS))
+def test_torch_nn_modules_match_eager_construction(name):
+    assert_like_eager(TORCH_MODELS[name])
+
+
+def test_attention_output_bias_is_zero_as_eager():
+    """MultiheadAttention zeroes its out_proj's bias after the child's own init: run in the
+    old parent-first order, the child's uniform init overwrote the zeros."""
+    m = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64), 2, enable_nested_tensor=False)
+    fastinit.init_module(m, seed=0)
+    for layer in m.layers:
+        assert torch.all(layer.self_attn.out_proj.bias == 0)
+        assert torch.all(layer.self_attn.in_proj_bias == 0)
+
+
+# --- transformers --------------------------------------------------------------------------
+
+def _transformers():
+    return pytest.importorskip("transformers")
+
+
+def _llama(tied: bool, pad: bool):
+    t = _transformers()
+    cfg = t.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, vocab_size=256,
+                        tie_word_embeddings=tied, pad_token_id=3 if pad else None)
+    return lambda: t.LlamaForCausalLM(cfg)
+
+
+def _hf(config_name: str, model_name: str, **kwargs: Any):
+    def build():
+        t = _transformers()
+        return getattr(t, model_name)(getattr(t, config_name)(**kwargs))
+    return build
+
+
+SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+             vocab_size=256)
+HF_MODELS = {
+    "llama tied with pad": _llama(True, True),
+    "llama untied with pad": _llama(False, True),
+    "llama untied": _llama(False, False),
+    "mistral": _hf("MistralConfig", "MistralForCausalLM", num_key_value_heads=2, **SMALL),
+    "qwen2": _hf("Qwen2Config", "Qwen2ForCausalLM", num_key_value_heads=2, **SMALL),
+    "qwen3": _hf("Qwen3Config", "Qwen3ForCausalLM", num_key_value_heads=2, head_dim=16, **SMALL),
+    "gpt2": _hf("GPT2Config", "GPT2LMHeadModel", n_embd=64, n_layer=4, n_head=4, vocab_size=256,
+                n_positions=64),
+    "bert": _hf("BertConfig", "BertForMaskedLM", **SMALL, max_position_embeddings=64),
+    "t5": _hf("T5Config", "T5ForConditionalGeneration", d_model=64, d_ff=128, num_layers=2,
+              num_heads=4, d_kv=16, vocab_size=256),
+    "vit": _hf("ViTConfig", "ViTModel", hidden_size=64, intermediate_size=128,
+               num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8),
+}
+
+
+@pytest.mark.parametrize("name", list(HF_MODELS))
+def test_transformers_models_match_eager_construction(name):
+    assert_like_eager(HF_MODELS[name])
+
+
+def test_gpt2_residual_projections_are_depth_scaled():
+    """GPT-2's block-level init scales c_proj to 0.02 / sqrt(2 n_layer) after the Conv1D's
+    own 0.02: children first, or the scaling is lost."""
+    m = HF_MODELS["gpt2"]()
+    fastinit.init_module(m, seed=1)
+    for block in m.transformer.h:
+        std = block.attn.c_proj.weight.std().item()
+        assert abs(std / (0.02 / math.sqrt(2 * 4)) - 1) < 0.1, std
+
+
+def test_tied_llama_keeps_the_zeroed_padding_row():
+    """The embedding zeroes its padding row; the tied output layer's own init must not refill
+    it (transformers initializes both, then ties: the embedding's values stay)."""
+    m = HF_MODELS["llama tied with pad"]()
+    assert m.lm_head.weight is m.model.embed_tokens.weight
+    fastinit.init_module(m, seed=5)
+    assert m.lm_head.weight is m.model.embed_tokens.weight
+    assert torch.all(m.model.embed_tokens.weight[3] == 0)
+    assert m.model.embed_tokens.weight.std().item() == pytest.approx(0.02, rel=0.1)
