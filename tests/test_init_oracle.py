@@ -4,7 +4,8 @@ fastinit's whole-model init must give every parameter and buffer what constructi
 eagerly gives, in distribution (its values are keyed by name, so they differ bit for bit):
 constants equal exactly (zero biases, unit norms, zeroed padding rows, rotary buffers), random
 tensors with the std within 20% (or sampling noise on small tensors) and the mean within a few
-standard errors, nothing non-finite, and nothing left unreached. Comparing fastinit with itself
+standard errors, nothing non-finite, and nothing left unreached; for init_module (built, then
+re-initialized) and for materialize (built on meta, replayed). Comparing fastinit with itself
 could not catch a wrong order of inits; eager construction can.
 """
 
@@ -22,14 +23,19 @@ import fastinit  # noqa: E402
 nn = torch.nn
 
 
-def assert_like_eager(build: Callable[[], Any], seed: int = 3) -> None:
-    """Build twice: plainly (the oracle) and again, re-initialized by fastinit.init_module."""
+def assert_like_eager(build: Callable[[], Any], seed: int = 3, how: str = "init_module") -> None:
+    """Build plainly (the oracle), and again by fastinit: built and re-initialized by
+    init_module, or built on meta and made real by materialize."""
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eager = build()
-        ours = build()
-    assert fastinit.init_module(ours, seed=seed + 1) == []
+        if how == "init_module":
+            ours = build()
+            assert fastinit.init_module(ours, seed=seed + 1) == []
+        else:
+            ours, left = fastinit.materialize(build, seed=seed + 1, return_untouched=True)
+            assert left == []
     want = dict(eager.named_parameters()) | dict(eager.named_buffers())
     got = dict(ours.named_parameters()) | dict(ours.named_buffers())
     assert want.keys() == got.keys()
@@ -73,9 +79,10 @@ TORCH_MODELS = {
 }
 
 
+@pytest.mark.parametrize("how", ["init_module", "materialize"])
 @pytest.mark.parametrize("name", list(TORCH_MODELS))
-def test_torch_nn_modules_match_eager_construction(name):
-    assert_like_eager(TORCH_MODELS[name])
+def test_torch_nn_modules_match_eager_construction(name, how):
+    assert_like_eager(TORCH_MODELS[name], how=how)
 
 
 def test_attention_output_bias_is_zero_as_eager():
@@ -128,9 +135,10 @@ HF_MODELS = {
 }
 
 
+@pytest.mark.parametrize("how", ["init_module", "materialize"])
 @pytest.mark.parametrize("name", list(HF_MODELS))
-def test_transformers_models_match_eager_construction(name):
-    assert_like_eager(HF_MODELS[name])
+def test_transformers_models_match_eager_construction(name, how):
+    assert_like_eager(HF_MODELS[name], how=how)
 
 
 def test_gpt2_residual_projections_are_depth_scaled():

@@ -20,9 +20,9 @@ init code (``reset_parameters`` / transformers ``_init_weights``) as :func:`init
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._targets import torch_floating_dtype
 from .module_init import _Tracker, _untouched, named_tensors, tracing
@@ -39,7 +39,9 @@ class _Record:
 
 
 class Recorder:
-    """on_call for the meta build: record inits of meta tensors, run every call through."""
+    """on_call for the meta build: record inits of meta tensors, run every call through.
+    A deep copy of a meta tensor is recorded too (kind "deepcopy", args (source,)): modules
+    cloned from a template (nn.TransformerEncoder's layers) inherit the template's inits."""
 
     def __init__(self) -> None:
         self.records: List[_Record] = []
@@ -52,6 +54,39 @@ class Recorder:
                 and name != "copy_"):  # a copy's source is meta too: not replayable
             self.records.append(_Record(kind, name, target, args, kwargs))
         return call()
+
+    @contextlib.contextmanager
+    def copies(self) -> Iterator[None]:
+        """Record deep copies of meta tensors and parameters for the block."""
+        import torch  # noqa: PLC0415
+
+        wrapped = []
+        for cls in (torch.Tensor, torch.nn.Parameter):
+            original = vars(cls)["__deepcopy__"]
+
+            def traced(t: Any, memo: dict, _original: Any = original) -> Any:
+                out = _original(t, memo)
+                if t.device.type == "meta" and isinstance(out, torch.Tensor):
+                    self.records.append(_Record("copy", "deepcopy", out, (t,), {}))
+                return out
+
+            setattr(cls, "__deepcopy__", traced)
+            wrapped.append((cls, original))
+        try:
+            yield
+        finally:
+            for cls, original in wrapped:
+                setattr(cls, "__deepcopy__", original)
+
+    def by_storage(self) -> Dict[Optional[int], List[_Record]]:
+        """Each storage's inits, in order; a deep copy starts with its source's so far."""
+        out: Dict[Optional[int], List[_Record]] = {}
+        for rec in self.records:
+            if rec.kind == "copy":
+                out[storage_key(rec.target)] = list(out.get(storage_key(rec.args[0]), []))
+            else:
+                out.setdefault(storage_key(rec.target), []).append(rec)
+        return out
 
 
 def _real_view(real: Any, rec: _Record, whole_meta: Any) -> Any:
@@ -90,20 +125,16 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
         raise RuntimeError(f"{fn}: device {device} asked for, but torch has no usable CUDA "
                            f"device")
     recorder = Recorder()
-    with torch.device("meta"), patch(), tracing(recorder):
+    with torch.device("meta"), patch(), tracing(recorder), recorder.copies():
         model = build()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{fn}: build() must return a torch.nn.Module, got "
                         f"{type(model).__name__}")
     meta_named = named_tensors(model)
-    meta_by_storage: Dict[int, Tuple[str, Any]] = {}
+    inits = recorder.by_storage()
+    plan = []  # (record, parameter name, meta tensor): each tensor's inits in order
     for name, t in meta_named.items():
-        meta_by_storage.setdefault(storage_key(t), (name, t))
-    plan = []  # (record, parameter name, meta tensor)
-    for rec in recorder.records:
-        hit = meta_by_storage.get(storage_key(rec.target))
-        if hit is not None:
-            plan.append((rec, hit[0], hit[1]))
+        plan += [(rec, name, t) for rec in inits.get(storage_key(t), [])]
     recorder.records.clear()
 
     ties = _ties(model)
