@@ -5,7 +5,8 @@ eagerly gives, in distribution (its values are keyed by name, so they differ bit
 constants equal exactly (zero biases, unit norms, zeroed padding rows, rotary buffers), random
 tensors with the std within 20% (or sampling noise on small tensors) and the mean within a few
 standard errors, nothing non-finite, and nothing left unreached; for init_module (built, then
-re-initialized) and for materialize (built on meta, replayed). Comparing fastinit with itself
+re-initialized), materialize (built on meta, replayed) and checkpoint_module (written from a
+meta model, read back from the files). Comparing fastinit with itself
 could not catch a wrong order of inits; eager construction can.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Dict
 
 import pytest
 
@@ -23,21 +24,40 @@ import fastinit  # noqa: E402
 nn = torch.nn
 
 
-def assert_like_eager(build: Callable[[], Any], seed: int = 3, how: str = "init_module") -> None:
+def _checkpointed(build: Callable[[], Any], seed: int, out_dir: Any) -> Dict[str, Any]:
+    """build() on meta, written by checkpoint_module, read back from the files."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    with torch.device("meta"):
+        meta = build()
+    fastinit.checkpoint_module(meta, out_dir, seed=seed, progress=False)
+    got: Dict[str, Any] = {}
+    for f in sorted(out_dir.glob("*.safetensors")):
+        got.update(safetensors_torch.load_file(str(f)))
+    return got
+
+
+def assert_like_eager(build: Callable[[], Any], seed: int = 3, how: str = "init_module",
+                      out_dir: Any = None) -> None:
     """Build plainly (the oracle), and again by fastinit: built and re-initialized by
-    init_module, or built on meta and made real by materialize."""
+    init_module, built on meta and made real by materialize, or written by checkpoint_module
+    and read back."""
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eager = build()
+        want = dict(eager.named_parameters()) | dict(eager.named_buffers())
         if how == "init_module":
             ours = build()
             assert fastinit.init_module(ours, seed=seed + 1) == []
-        else:
+        elif how == "materialize":
             ours, left = fastinit.materialize(build, seed=seed + 1, return_untouched=True)
             assert left == []
-    want = dict(eager.named_parameters()) | dict(eager.named_buffers())
-    got = dict(ours.named_parameters()) | dict(ours.named_buffers())
+        else:
+            got = _checkpointed(build, seed + 1, out_dir)
+            assert set(got) <= set(want) and set(dict(eager.named_parameters())) <= set(got)
+            want = {k: v for k, v in want.items() if k in got}
+    if how != "checkpoint":
+        got = dict(ours.named_parameters()) | dict(ours.named_buffers())
     assert want.keys() == got.keys()
     for name, e in want.items():
         g = got[name].detach()
@@ -79,10 +99,10 @@ TORCH_MODELS = {
 }
 
 
-@pytest.mark.parametrize("how", ["init_module", "materialize"])
+@pytest.mark.parametrize("how", ["init_module", "materialize", "checkpoint"])
 @pytest.mark.parametrize("name", list(TORCH_MODELS))
-def test_torch_nn_modules_match_eager_construction(name, how):
-    assert_like_eager(TORCH_MODELS[name], how=how)
+def test_torch_nn_modules_match_eager_construction(name, how, tmp_path):
+    assert_like_eager(TORCH_MODELS[name], how=how, out_dir=tmp_path)
 
 
 def test_attention_output_bias_is_zero_as_eager():
@@ -135,10 +155,10 @@ HF_MODELS = {
 }
 
 
-@pytest.mark.parametrize("how", ["init_module", "materialize"])
+@pytest.mark.parametrize("how", ["init_module", "materialize", "checkpoint"])
 @pytest.mark.parametrize("name", list(HF_MODELS))
-def test_transformers_models_match_eager_construction(name, how):
-    assert_like_eager(HF_MODELS[name], how=how)
+def test_transformers_models_match_eager_construction(name, how, tmp_path):
+    assert_like_eager(HF_MODELS[name], how=how, out_dir=tmp_path)
 
 
 def test_gpt2_residual_projections_are_depth_scaled():
