@@ -189,32 +189,33 @@ def test_verify_module(tmp_path):
     assert any(p.startswith("conv.weight: BF16 [8, 16, 3] in the file") for p in problems)
 
 
+def _both_paths(tmp_path, config, model_type, model_cls, config_cls):
+    """The checkpoint from the config dict and the one from its meta model, both read back."""
+    fastinit.checkpoint(dict(config, model_type=model_type), tmp_path / "cfg", seed=3,
+                        progress=False)
+    with torch.device("meta"):
+        model = model_cls(config_cls(**config))
+    fastinit.checkpoint(model, tmp_path / "mod", seed=3, progress=False)
+    a, b = load_dir(tmp_path / "cfg"), load_dir(tmp_path / "mod")
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    return b
+
+
 def test_tied_llama_with_padding_config_path_equals_module_path(tmp_path):
     """Both paths keep the embedding's zeroed padding row under the tied output layer (the
     module path's init used to refill it, and its own verify then reported a mismatch)."""
     transformers = pytest.importorskip("transformers")
-    config = dict(LLAMA, tie_word_embeddings=True, pad_token_id=3)
-    fastinit.checkpoint(dict(config, model_type="llama"), tmp_path / "cfg", seed=3,
-                        progress=False)
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    fastinit.checkpoint(model, tmp_path / "mod", seed=3, progress=False)
-    a, b = load_dir(tmp_path / "cfg"), load_dir(tmp_path / "mod")
-    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
-    assert torch.all(b["model.embed_tokens.weight"][3] == 0)
+    got = _both_paths(tmp_path, dict(LLAMA, tie_word_embeddings=True, pad_token_id=3), "llama",
+                      transformers.LlamaForCausalLM, transformers.LlamaConfig)
+    assert torch.all(got["model.embed_tokens.weight"][3] == 0)
     assert fastinit.verify(tmp_path / "mod") == []
 
 
 def test_mistral_config_equals_its_meta_model_and_other_types_are_refused(tmp_path):
     transformers = pytest.importorskip("transformers")
     config = LLAMA
-    fastinit.checkpoint(dict(config, model_type="mistral"), tmp_path / "cfg", seed=3,
-                        progress=False)
-    with torch.device("meta"):
-        model = transformers.MistralForCausalLM(transformers.MistralConfig(**config))
-    fastinit.checkpoint(model, tmp_path / "mod", seed=3, progress=False)
-    a, b = load_dir(tmp_path / "cfg"), load_dir(tmp_path / "mod")
-    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    _both_paths(tmp_path, config, "mistral", transformers.MistralForCausalLM,
+                transformers.MistralConfig)
     loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "cfg")
     assert type(loaded).__name__ == "MistralForCausalLM"
     with pytest.raises(ValueError, match="model_type 'gpt2' is not supported"):
