@@ -29,33 +29,8 @@ FI_HD void mul_hi_lo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
 #endif
 }
 
-// One Philox4x32-10 block: counter (c0..c3), key (k0, k1).
-FI_HD Block4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
-                           uint32_t k1) {
-  FI_UNROLL
-  for (int round = 0; round < 10; ++round) {
-    uint32_t hi0, lo0, hi1, lo1;
-    mul_hi_lo(kPhiloxM0, c0, hi0, lo0);
-    mul_hi_lo(kPhiloxM1, c2, hi1, lo1);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += kPhiloxW0;  // the bump after the last round is unused and costs nothing
-    k1 += kPhiloxW1;
-  }
-  return Block4{{c0, c1, c2, c3}};
-}
-
-// The stream contract: key = 64-bit seed (low word first); counter = (block index, stream), each
-// 64 bits split low word first. Block b of stream s under seed k:
-FI_HD Block4 philox_block(uint64_t key, uint64_t stream, uint64_t block) {
-  return philox4x32_10(uint32_t(block), uint32_t(block >> 32), uint32_t(stream),
-                       uint32_t(stream >> 32), uint32_t(key), uint32_t(key >> 32));
-}
-
-// The same blocks with the key schedule (the ten round keys) computed once per fill: the GPU
-// kernel takes it as a parameter, so each round's key is an operand, not two additions.
+// The key schedule of one key (its ten round keys). The GPU kernel computes it once per fill
+// and takes it as a parameter, so each round's key is an operand, not two additions.
 struct PhiloxKeys {
   uint32_t k0[10], k1[10];
 };
@@ -70,9 +45,10 @@ FI_HD PhiloxKeys philox_keys(uint64_t key) {
   }
   return ks;
 }
-FI_HD Block4 philox_block(const PhiloxKeys& ks, uint64_t stream, uint64_t block) {
-  uint32_t c0 = uint32_t(block), c1 = uint32_t(block >> 32);
-  uint32_t c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
+
+// One Philox4x32-10 block: counter (c0..c3), round keys ks.
+FI_HD Block4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                           const PhiloxKeys& ks) {
   FI_UNROLL
   for (int round = 0; round < 10; ++round) {
     uint32_t hi0, lo0, hi1, lo1;
@@ -84,6 +60,22 @@ FI_HD Block4 philox_block(const PhiloxKeys& ks, uint64_t stream, uint64_t block)
     c3 = lo0;
   }
   return Block4{{c0, c1, c2, c3}};
+}
+
+// One Philox4x32-10 block: counter (c0..c3), key (k0, k1).
+FI_HD Block4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
+                           uint32_t k1) {
+  return philox4x32_10(c0, c1, c2, c3, philox_keys(uint64_t(k0) | (uint64_t(k1) << 32)));
+}
+
+// The stream contract: key = 64-bit seed (low word first); counter = (block index, stream), each
+// 64 bits split low word first. Block b of stream s under seed k (or its round keys ks):
+FI_HD Block4 philox_block(const PhiloxKeys& ks, uint64_t stream, uint64_t block) {
+  return philox4x32_10(uint32_t(block), uint32_t(block >> 32), uint32_t(stream),
+                       uint32_t(stream >> 32), ks);
+}
+FI_HD Block4 philox_block(uint64_t key, uint64_t stream, uint64_t block) {
+  return philox_block(philox_keys(key), stream, block);
 }
 
 }  // namespace fastinit
