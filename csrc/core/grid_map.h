@@ -38,7 +38,6 @@ struct VecOf {
 
 struct GridGeometry {
   bool one_row = true;         // the plan is one row: a tile is a chunk of it, no division
-  int64_t groups_per_row = 0;  // groups a row touches (an upper bound where rows' phases differ)
   int64_t tile_groups = 0;     // groups per tile: a multiple of 32, at most 32 * 8
   int64_t tiles_per_row = 0;
   int64_t tiles = 0;           // rows * tiles_per_row: the warps' work items
@@ -55,11 +54,12 @@ inline GridGeometry grid_geometry(const Plan& p, int vec) {
   for (int k = 0; k < last; ++k) same_phase = same_phase && p.gstride[k] % uint64_t(vec) == 0;
   const int64_t phase = same_phase ? int64_t(p.base % uint64_t(vec)) : vec - 1;
   g.one_row = p.ndim == 1;
-  g.groups_per_row = (phase + row_len + vec - 1) / vec;
+  // groups a row touches (an upper bound where rows' phases differ)
+  const int64_t groups_per_row = (phase + row_len + vec - 1) / vec;
   const int64_t cap = int64_t(kWarpLanes) * kMaxGroupsPerLane;
-  g.tiles_per_row = (g.groups_per_row + cap - 1) / cap;
+  g.tiles_per_row = (groups_per_row + cap - 1) / cap;
   // Spread a row evenly over its tiles (257 groups: two tiles of 160, not 256 + 1).
-  const int64_t even = (g.groups_per_row + g.tiles_per_row - 1) / g.tiles_per_row;
+  const int64_t even = (groups_per_row + g.tiles_per_row - 1) / g.tiles_per_row;
   g.tile_groups = (even + kWarpLanes - 1) / kWarpLanes * kWarpLanes;
   g.tiles = rows * g.tiles_per_row;
   return g;
@@ -71,30 +71,6 @@ inline int64_t grid_blocks(const GridGeometry& g, int64_t resident) {
   const int64_t warps_per_block = kThreadsPerBlock / kWarpLanes;
   const int64_t wanted = (g.tiles + warps_per_block - 1) / warps_per_block;
   return wanted < resident ? wanted : resident;
-}
-
-// a / b for a >= 0, b > 0; the 32-bit divide where both fit (several times cheaper on a GPU).
-FI_HD int64_t div_floor(int64_t a, int64_t b) {
-  if (((a | b) >> 31) == 0) return int64_t(uint32_t(a) / uint32_t(b));
-  return a / b;
-}
-
-// Memory offset (elements) and logical index of element 0 of row `row` (rows in C order over
-// the plan's dims but the last).
-struct RowOrigin {
-  int64_t moff;
-  uint64_t first;
-};
-FI_HD RowOrigin row_origin(const Plan& p, int64_t row) {
-  RowOrigin o{0, p.base};
-  for (int k = p.ndim - 2; k >= 0; --k) {
-    const int64_t q = div_floor(row, p.shape[k]);
-    const int64_t jk = row - q * p.shape[k];
-    row = q;
-    o.moff += jk * p.mstride[k];
-    o.first += uint64_t(jk) * p.gstride[k];
-  }
-  return o;
 }
 
 // 16 bytes of output, element 0 in the low bits (little-endian memory order, as on the GPU

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../core/philox.h"
+#include "../core/plan.h"
 #include "../core/storage.h"
 #include "../fill_job.h"
 #include "../visit.h"
@@ -134,16 +135,9 @@ void fill_plan(const FillJob& job, bool streaming, int threads, const Dist& dist
 #pragma omp for schedule(static)
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t row = t / tiles_per_row, chunk = t % tiles_per_row;
-    // Unravel the row number over dims [0, last): memory offset and logical index.
-    int64_t moff = 0;
-    uint64_t gidx = p.base;
-    int64_t rem = row;
-    for (int k = last - 1; k >= 0; --k) {
-      const int64_t jk = rem % p.shape[k];
-      rem /= p.shape[k];
-      moff += jk * p.mstride[k];
-      gidx += uint64_t(jk) * p.gstride[k];
-    }
+    const RowOrigin o = row_origin(p, row);
+    int64_t moff = o.moff;
+    uint64_t gidx = o.first;
     const int64_t start = chunk * kTile;
     const int64_t len = std::min(kTile, row_len - start);
     moff += start * p.mstride[last];
