@@ -14,7 +14,8 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, NamedTuple, Set, Tuple
 
-from .module_init import _init_calls, _Tracker, _untouched, named_tensors, tracing, untied
+from .module_init import (_init_calls, _ties, _Tracker, _untouched, named_tensors, tracing,
+                          untied)
 from .streams import NameKeys, _resolving, storage_key
 
 Unit = Tuple[str, bool]  # (module name, whole subtree?)
@@ -104,8 +105,6 @@ class _Plan:
     """The groups of a meta model, and how to give a group memory and run its inits."""
 
     def __init__(self, work: Any, named: Dict[str, Any], group_bytes: int) -> None:
-        from .deferred import _ties  # noqa: PLC0415
-
         self.work = work
         self.ties = _ties(work)
         self.modules = dict(work.named_modules())

@@ -25,7 +25,7 @@ import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._targets import torch_floating_dtype
-from .module_init import _Tracker, _untouched, named_tensors, tracing
+from .module_init import _Tracker, _ties, _untouched, named_tensors, tracing
 from .streams import NameKeys, _resolving, storage_key
 
 
@@ -40,7 +40,7 @@ class _Record:
 
 class Recorder:
     """on_call for the meta build: record inits of meta tensors, run every call through.
-    A deep copy of a meta tensor is recorded too (kind "deepcopy", args (source,)): modules
+    A deep copy of a meta tensor is recorded too (kind "copy", args (source,)): modules
     cloned from a template (nn.TransformerEncoder's layers) inherit the template's inits."""
 
     def __init__(self) -> None:
@@ -171,14 +171,6 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
             warnings.warn(f"fastinit.materialize: no init reached {', '.join(untouched[:8])}",
                           stacklevel=2)
     return (model, untouched) if return_untouched else model
-
-
-def _ties(model: Any) -> List[List[str]]:
-    """Groups of qualified names that share one Parameter (tied weights)."""
-    groups: Dict[int, List[str]] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        groups.setdefault(id(p), []).append(name)
-    return [g for g in groups.values() if len(g) > 1]
 
 
 def _retie(model: Any, ties: List[List[str]]) -> None:

@@ -268,6 +268,14 @@ def _init_calls(model: Any, prefix: str, reset: bool = True
         yield where, (lambda m=module, f=init_weights: f(m))
 
 
+def _ties(model: Any) -> List[List[str]]:
+    """Groups of qualified names that share one Parameter (tied weights)."""
+    groups: Dict[int, List[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(p), []).append(name)
+    return [g for g in groups.values() if len(g) > 1]
+
+
 @contextlib.contextmanager
 def untied(model: Any) -> Iterator[None]:
     """Tied parameters apart for the block, then tied again to their source: eager
@@ -276,14 +284,9 @@ def untied(model: Any) -> Iterator[None]:
     layer's init). The source is transformers' tie mapping's, else the first name."""
     import torch  # noqa: PLC0415
 
-    groups: Dict[int, List[str]] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        groups.setdefault(id(p), []).append(name)
     mapping = getattr(model, "all_tied_weights_keys", None) or {}
     ties = []
-    for names in groups.values():
-        if len(names) < 2:
-            continue
+    for names in _ties(model):
         source = next((mapping[n] for n in names if mapping.get(n) in names), names[0])
         shared = model.get_parameter(source)
         ties.append((shared, [n for n in names if n != source]))
