@@ -32,6 +32,41 @@ try:  # torch is optional: tests that need it are skipped without it
     HAS_TORCH = True
 except ImportError:
     HAS_TORCH = False
+
+
+def _torchvision_without_its_cpp_ops() -> None:
+    """Let torchvision's Python part import when its C++ ops cannot load.
+
+    PyPI's torchvision 0.28 (the release paired with torch 2.13, which timm needs) is built
+    against CUDA torch: on the CPU torch its ``_C`` library fails to load, and torchvision's
+    import then stops at registering fake kernels for two ops that were never defined, which
+    also breaks transformers (it imports torchvision when it is installed). Defining those two
+    op schemas (no kernels: calling them still fails) lets the import finish; timm's models
+    and transformers use none of torchvision's C++ ops.
+    """
+    import importlib.util  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    if not HAS_TORCH or importlib.util.find_spec("torchvision") is None:
+        return
+    try:
+        import torchvision  # noqa: F401, PLC0415
+        return
+    except RuntimeError as e:
+        if "torchvision::nms does not exist" not in str(e):
+            raise
+    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+        del sys.modules[name]
+    lib = _torch.library.Library("torchvision", "DEF")  # kept alive below: it holds the ops
+    for op in ("nms", "qnms"):
+        lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _TORCHVISION_LIBS.append(lib)
+    import torchvision  # noqa: F401, PLC0415
+    print("conftest: torchvision imported without its C++ ops (a CUDA build on CPU torch)")
+
+
+_TORCHVISION_LIBS: list = []
+_torchvision_without_its_cpp_ops()
 requires_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
 
 KINDS = ("uniform", "normal", "trunc_normal", "constant")

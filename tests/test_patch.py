@@ -137,14 +137,32 @@ def test_enable_disable() -> None:
 def test_copies_made_while_patched_are_restored() -> None:
     original = init.xavier_uniform_
     mod = types.ModuleType("_fastinit_test_late_import")
-    sys.modules[mod.__name__] = mod
     try:
-        with patch():
+        with patch():  # a module imported inside the block binds the routed function
+            sys.modules[mod.__name__] = mod
             exec("from torch.nn.init import xavier_uniform_", vars(mod))  # noqa: S102
             assert mod.xavier_uniform_ is not original
         assert mod.xavier_uniform_ is original
     finally:
         del sys.modules[mod.__name__]
+
+
+def test_references_captured_while_patched_are_torchs_after_exit() -> None:
+    # transformers keeps TORCH_INIT_FUNCTIONS, a dict of torch.nn.init functions taken at
+    # import; imported inside a patch block, it holds the routed ones after the block
+    original = init.normal_
+    with patch():
+        captured = {"normal_": init.normal_, "uniform_": torch.Tensor.uniform_}
+        assert captured["normal_"] is not original
+    w = torch.empty(64, 64)
+    torch.manual_seed(3)
+    captured["normal_"](w, 0.0, 1.0)
+    torch.manual_seed(3)
+    assert torch.equal(w, original(torch.empty(64, 64), 0.0, 1.0))  # torch's numbers
+    torch.manual_seed(4)
+    captured["uniform_"](w)
+    torch.manual_seed(4)
+    assert torch.equal(w, torch.empty(64, 64).uniform_())
 
 
 def test_environment_variable() -> None:

@@ -25,7 +25,7 @@ import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._targets import torch_floating_dtype
-from .module_init import _Tracker, _ties, _untouched, named_tensors, tracing
+from .module_init import _Tracker, _ties, _untouched, init_function, named_tensors, tracing
 from .streams import NameKeys, _resolving, storage_key
 
 
@@ -151,7 +151,7 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
             keys.fallback, keys._tmp = keys.name_of(real), 0
             tracker.touched.add(pname)
             if rec.kind == "init":
-                getattr(torch.nn.init, rec.name)(real, *rec.args, **rec.kwargs)
+                init_function(rec.name)(real, *rec.args, **rec.kwargs)
             else:
                 getattr(real, rec.name)(*rec.args, **rec.kwargs)
     untouched = _untouched(named, tracker.touched, False, "materialize")

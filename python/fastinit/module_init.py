@@ -26,6 +26,7 @@ import threading
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from ._bindings import SITES
 from .streams import NameKeys, _resolving, storage_key, stream_of
 
 #: torch.nn.init functions the tracer wraps (the public in-place ones).
@@ -71,29 +72,46 @@ def _wrap(kind: str, name: str, original: Callable[..., Any], on_call: OnCall) -
     return traced
 
 
+def init_sources() -> List[Tuple[Any, str, str]]:
+    """(module, function name, traced name) of every initializer the tracer wraps:
+    torch.nn.init's, and timm's own (``timm.layers.weight_init``) when timm is imported,
+    traced as ``"timm.layers.weight_init:trunc_normal_"``."""
+    import torch.nn.init  # noqa: PLC0415
+
+    from ._timm_compat import MODULE, NAMES  # noqa: PLC0415
+
+    out = [(torch.nn.init, n, n) for n in INIT_NAMES]
+    timm_init = sys.modules.get(MODULE)
+    if timm_init is not None:
+        out += [(timm_init, n, f"{MODULE}:{n}") for n in NAMES if hasattr(timm_init, n)]
+    return out
+
+
+def init_function(traced_name: str) -> Callable[..., Any]:
+    """The function a traced init name stands for now (patch mode's version while patched)."""
+    import torch.nn.init  # noqa: PLC0415
+
+    module, _, name = traced_name.rpartition(":")
+    return getattr(sys.modules[module] if module else torch.nn.init, name)
+
+
 @contextlib.contextmanager
 def tracing(on_call: OnCall) -> Iterator[None]:
-    """Route torch.nn.init.* (and their ``from torch.nn.init import`` copies) and the Tensor
-    init methods through ``on_call`` for the duration of the block; restores them after."""
+    """Route the initializers of :func:`init_sources` (and their module-level copies, such as
+    ``from torch.nn.init import ...``) and the Tensor init methods through ``on_call`` for the
+    duration of the block; restores them after."""
     import torch  # noqa: PLC0415
-    import torch.nn.init  # noqa: PLC0415
 
     installed: List[Tuple[Any, str, Any, Any, bool]] = []  # (owner, name, old, new, had)
     dicts: List[Tuple[dict, str, Any, Any]] = []
     try:
-        for name in INIT_NAMES:
-            old = getattr(torch.nn.init, name)
-            new = _wrap("init", name, old, on_call)
-            for mod_name, module in list(sys.modules.items()):
-                if module is None or mod_name.split(".")[0] == "fastinit":
-                    continue
-                try:
-                    d = vars(module)
-                except TypeError:
-                    continue
-                if isinstance(d, dict) and d.get(name) is old:
-                    d[name] = new
-                    dicts.append((d, name, old, new))
+        for owner, name, traced_name in init_sources():
+            old = getattr(owner, name)
+            new = _wrap("init", traced_name, old, on_call)
+            SITES.watch([(name, old)])
+            for d, bound_name in SITES.bound(old):
+                d[bound_name] = new
+                dicts.append((d, bound_name, old, new))
         for name in METHOD_NAMES:
             had = name in vars(torch.Tensor)
             old = getattr(torch.Tensor, name)
@@ -152,8 +170,9 @@ def _dtensor_call(kind: str, name: str, dt: Any, args: tuple, kwargs: dict,
             fn(local, *args, **kwargs, global_shape=shape, global_offset=offset)
         return dt
     if all(o == 0 for o in offset) and tuple(local.shape) == shape:  # replicated: whole tensor
+        fn = init_function(name) if ":" in name else getattr(nn_init, name)
         with _resolving(keys) if keys is not None else contextlib.nullcontext():
-            getattr(nn_init, name)(local, *args, **kwargs)
+            fn(local, *args, **kwargs)
         return dt
     raise NotImplementedError(f"fastinit: {name} needs the whole matrix; it cannot fill a "
                               f"sharded DTensor (placements {dt.placements})")

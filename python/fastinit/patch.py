@@ -6,6 +6,10 @@
   (``_no_grad_*``, ``_calculate_fan_in_and_fan_out``, ``_calculate_correct_fan``) and the
   deprecated aliases to their :mod:`fastinit.nn_init` equivalents, including the copies
   modules bound with ``from torch.nn.init import xavier_uniform_`` (MultiheadAttention does);
+* timm's own initializers (``trunc_normal_``, ``trunc_normal_tf_``, ``variance_scaling_``,
+  ``lecun_normal_`` of ``timm.layers.weight_init``, and their copies), whole, to exact fastinit
+  fills of the same distributions (:mod:`fastinit._timm_compat`), also when timm is first
+  imported inside the block;
 * ``torch.Tensor.uniform_(from=0, to=1, *, generator=None)`` and
   ``torch.Tensor.normal_(mean=0, std=1, *, generator=None)`` to fastinit's fills.
 
@@ -23,7 +27,10 @@ construction under patch reproducible; ``generator=g`` draws from ``g``. The val
 from torch's own (another engine), not their distribution.
 
 Exit restores every patched name to the identical original object, also when an exception
-escapes; nesting, re-entry and threads share one reference count. ``patch_enable()`` /
+escapes; a routed function reached after exit through a reference taken while patched (e.g.
+transformers' ``TORCH_INIT_FUNCTIONS``, built at its import) checks at call time and runs
+torch's own. Entering and leaving cost well under a millisecond: the module-level copies are
+found once (:mod:`fastinit._bindings`) and only modules imported since are scanned; nesting, re-entry and threads share one reference count. ``patch_enable()`` /
 ``patch_disable()`` hold one reference for a whole program; ``FASTINIT_PATCH=1`` in the
 environment calls ``patch_enable()`` at ``import fastinit``. Patching is process-wide: other
 threads see it while it is on.
@@ -33,6 +40,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.abc
+import importlib.machinery
 import math
 import os
 import sys
@@ -40,6 +49,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _core
+from ._bindings import SITES
 from ._fills import _fill
 from ._targets import _FLOAT_NAMES, dtype_name
 
@@ -59,8 +69,6 @@ _MISSING = object()
 _lock = threading.RLock()
 _holders = 0  # live patch() contexts + 1 while patch_enable() is on
 _enabled = False
-# (owner, name, original, replacement, owner had its own attribute)
-_installed: List[Tuple[Any, str, Any, Any, bool]] = []
 
 
 # --- which calls fastinit takes -------------------------------------------------------------
@@ -98,13 +106,15 @@ def _modes_active(torch: Any) -> bool:
 
 
 def _route(fast: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
-    """torch.nn.init.<name> under patch: fastinit's version when it handles the tensor."""
+    """torch.nn.init.<name> (or timm's) under patch: fastinit's version when patch mode is on
+    and fastinit handles the tensor. The check runs at call time, so a reference captured while
+    patched (transformers' TORCH_INIT_FUNCTIONS) is torch's own function again after exit."""
 
     @functools.wraps(fast)
     def routed(*args: Any, **kwargs: Any) -> Any:
         t = args[0] if args else kwargs.get("tensor")
         torch = sys.modules["torch"]
-        if isinstance(t, torch.Tensor) and not _handles(t):
+        if _holders == 0 or (isinstance(t, torch.Tensor) and not _handles(t)):
             return original(*args, **kwargs)
         return fast(*args, **kwargs)
 
@@ -163,7 +173,7 @@ def _fill_or(original: Callable[..., Any], fn: str, t: Any, kind: int, params: L
 def _make_uniform(original: Callable[..., Any]) -> Callable[..., Any]:
     def uniform_(self: Any, *args: Any, **kwargs: Any) -> Any:
         p = _parse(args, kwargs, ("from", "to"), (0.0, 1.0))
-        if p is None or not _method_ok(self, p[2]):
+        if _holders == 0 or p is None or not _method_ok(self, p[2]):
             return original(self, *args, **kwargs)
         lo, hi, generator = p
         big = float(sys.modules["torch"].finfo(self.dtype).max)
@@ -180,7 +190,7 @@ def _make_uniform(original: Callable[..., Any]) -> Callable[..., Any]:
 def _make_normal(original: Callable[..., Any]) -> Callable[..., Any]:
     def normal_(self: Any, *args: Any, **kwargs: Any) -> Any:
         p = _parse(args, kwargs, ("mean", "std"), (0.0, 1.0))
-        if p is None or p[1] < 0 or not _method_ok(self, p[2]):
+        if _holders == 0 or p is None or p[1] < 0 or not _method_ok(self, p[2]):
             return original(self, *args, **kwargs)
         mean, std, generator = p
         return _fill_or(original, "normal_", self, _core.KIND_NORMAL, [mean, std], generator,
@@ -192,62 +202,108 @@ def _make_normal(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- install / uninstall --------------------------------------------------------------------
+# Replacements are made once per original and kept, so the binding sites found once (in
+# _bindings.SITES) stay valid: entering and leaving patch mode only rebinds known sites and
+# scans the modules imported since.
 
-def _module_dicts() -> List[Dict[str, Any]]:
-    out = []
-    for name, module in list(sys.modules.items()):
-        if module is None or name == "fastinit" or name.startswith("fastinit."):
+_routes: Dict[Tuple[str, str], Tuple[Any, Any]] = {}  # (module, name) -> (original, routed)
+_methods: Dict[str, Tuple[Any, Any, bool]] = {}  # Tensor method -> (original, new, had own)
+
+
+def _routed(module: str, name: str, original: Any, fast: Callable[..., Any]) -> Any:
+    known = _routes.get((module, name))
+    if known is None or known[0] is not original:
+        known = _routes[(module, name)] = (original, _route(fast, original))
+    return known[1]
+
+
+def _route_module(owner: Any) -> Dict[int, Any]:
+    """{id(original): routed} for the initializers ``owner`` (torch.nn.init or timm's
+    weight_init) defines; empty for a module patch mode does not route."""
+    from . import _timm_compat, nn_init  # noqa: PLC0415
+
+    swaps: Dict[int, Any] = {}
+    if owner.__name__ == "torch.nn.init":
+        pairs = [(n, getattr(nn_init, n, None)) for n in NN_INIT_NAMES]
+    elif owner.__name__ == _timm_compat.MODULE:
+        pairs = [(n, None) for n in _timm_compat.NAMES]
+    else:
+        return swaps
+    for name, fast in pairs:
+        original = getattr(owner, name, None)
+        if getattr(original, "__fastinit_original__", None) is not None:
+            original = original.__fastinit_original__  # routed already (import hook)
+        if not callable(original) or fast is original:
             continue
-        try:
-            d = vars(module)
-        except TypeError:
-            continue
-        if isinstance(d, dict):
-            out.append(d)
-    return out
+        if fast is None:
+            fast = _timm_compat.FACTORIES[name](original)
+        routed = _routed(owner.__name__, name, original, fast)
+        SITES.watch([(name, original), (name, routed)])
+        swaps[id(original)] = routed
+    return swaps
+
+
+class _TimmHook(importlib.abc.MetaPathFinder):
+    """Routes timm's initializers when timm is first imported inside a patch block."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        from ._timm_compat import MODULE  # noqa: PLC0415
+
+        if fullname != MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            with _lock:
+                if _holders > 0:
+                    swaps = _route_module(module)
+                    vars(module).update({n: swaps[id(f)] for n, f in vars(module).items()
+                                         if callable(f) and id(f) in swaps})
+
+        loader.exec_module = exec_module
+        return spec
+
+
+_hook = _TimmHook()
 
 
 def _install() -> None:
     import torch  # noqa: PLC0415
     import torch.nn.init  # noqa: PLC0415
 
-    from . import nn_init  # noqa: PLC0415
+    from ._timm_compat import MODULE  # noqa: PLC0415
 
-    originals: Dict[str, Tuple[Any, Any]] = {}
-    for name in NN_INIT_NAMES:
-        original = getattr(torch.nn.init, name, None)
-        fast = getattr(nn_init, name, None)
-        if callable(original) and callable(fast) and fast is not original:
-            originals[name] = (original, _route(fast, original))
-    for name, (original, replacement) in originals.items():
-        _installed.append((torch.nn.init, name, original, replacement, True))
-    for d in _module_dicts():  # torch.nn.init and every `from torch.nn.init import ...` copy
-        for name, (original, replacement) in originals.items():
-            if d.get(name) is original:
-                d[name] = replacement
+    swaps = _route_module(torch.nn.init)
+    if MODULE in sys.modules:
+        swaps.update(_route_module(sys.modules[MODULE]))
+    elif _hook not in sys.meta_path:
+        sys.meta_path.insert(0, _hook)
+    SITES.replace(swaps)  # torch.nn.init itself and every `from torch.nn.init import` copy
     for name, make in zip(_METHODS, (_make_uniform, _make_normal)):
-        had = name in vars(torch.Tensor)
         original = getattr(torch.Tensor, name)
-        replacement = make(original)
-        _installed.append((torch.Tensor, name, original, replacement, had))
-        setattr(torch.Tensor, name, replacement)
+        known = _methods.get(name)
+        if known is None or known[0] is not original:
+            known = _methods[name] = (original, make(original), name in vars(torch.Tensor))
+        setattr(torch.Tensor, name, known[1])
 
 
 def _uninstall() -> None:
     import torch  # noqa: PLC0415
 
-    routed = [(n, o, r) for owner, n, o, r, _ in _installed if owner is not torch.Tensor]
-    for d in _module_dicts():  # also the copies bound while patched
-        for name, original, replacement in routed:
-            if d.get(name) is replacement:
-                d[name] = original
-    for owner, name, original, replacement, had in reversed(_installed):
-        if owner is torch.Tensor and vars(owner).get(name) is replacement:
+    if _hook in sys.meta_path:
+        sys.meta_path.remove(_hook)
+    SITES.replace({id(routed): original for original, routed in _routes.values()})
+    for name, (original, new, had) in _methods.items():
+        if vars(torch.Tensor).get(name) is new:
             if had:
-                setattr(owner, name, original)
+                setattr(torch.Tensor, name, original)
             else:
-                delattr(owner, name)
-    _installed.clear()
+                delattr(torch.Tensor, name)
 
 
 def _acquire() -> None:
