@@ -113,15 +113,15 @@ def test_materialize_equals_eager():
             assert_rounded(se[k], v, k)
 
 
-def test_materialize_reports_what_it_cannot_replay():
+def test_materialize_replays_values_computed_in_init():
     def make():
         m = torch.nn.Linear(4, 4)
         m.register_buffer("scale", torch.arange(4.0) * 2)  # computed in __init__
         return m
 
-    with pytest.warns(UserWarning, match="scale"):
-        _, left = fastinit.materialize(make, seed=0, return_untouched=True)
-    assert left == ["scale"]
+    m, left = fastinit.materialize(make, seed=0, return_untouched=True)
+    assert left == []
+    assert torch.equal(m.scale, torch.arange(4.0) * 2)
 
 
 def test_materialize_ties():

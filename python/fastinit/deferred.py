@@ -1,21 +1,21 @@
 """``materialize``: build a model on the meta device, allocate it, replay its inits for real.
 
 1. ``build()`` runs under ``torch.device("meta")`` and patch mode, with the tracer of
-   :mod:`fastinit.module_init` recording every ``torch.nn.init.*`` call and every
-   ``Tensor.uniform_ / normal_ / fill_ / zero_`` whose target is a meta tensor (the call,
-   its arguments, and the target as a view: storage offset, shape, strides).
+   :mod:`fastinit.module_init` recording every init call (``torch.nn.init.*``, timm's, and
+   ``Tensor.uniform_ / normal_ / fill_ / zero_``) whose target is a meta tensor (the call, its
+   arguments, and the target as a view: storage offset, shape, strides), every deep copy of a
+   meta tensor, and (:mod:`fastinit._meta_replay`) every other aten op on meta tensors.
 2. ``model.to_empty(device=device)`` (and ``.to(dtype)`` for floating tensors when ``dtype``
    is given) allocates uninitialized memory.
-3. The recorded calls whose target is one of the model's parameters or buffers run again, in
-   order, on the real tensors, under patch mode with name-keyed streams: a parameter gets the
-   values ``init_module(eager_model, seed)`` gives it, bit for bit, without the model ever
-   existing on the CPU first.
+3. A parameter or buffer whose history holds only init calls gets them again, in order, on its
+   real memory, under patch mode with name-keyed streams: the values
+   ``init_module(eager_model, seed)`` gives it, bit for bit, without the model ever existing
+   on the CPU first. One whose value was computed (``1e-6 * torch.ones(n)``, a RoPE
+   ``inv_freq``, an in-place rescale after an init) has its history run again on the device.
 
-What cannot be replayed: values computed in ``__init__`` from other tensors (e.g. a RoPE
-``inv_freq`` buffer, or ``Parameter(torch.randn(n) * 2)``) — their targets are reported as
-untouched (returned, and warned about), with ``init_module``'s rule: they hold ``to_empty``
-garbage, unless ``fallback_init`` (the default): then the modules owning them run their own
-init code (``reset_parameters`` / transformers ``_init_weights``) as :func:`init_module` does.
+What cannot be replayed (a random op with no keyed fastinit version, data that never passed
+through an op, a tensor nothing wrote) gets its module's own init code when ``fallback_init``
+(the default), with a warning; whatever that leaves is a ValueError: never ``to_empty`` memory.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import contextlib
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from ._meta_replay import computed, dispatch_logger, replay_computed
 from ._targets import torch_floating_dtype
 from .module_init import _Tracker, _ties, _untouched, init_function, named_tensors, tracing
 from .streams import NameKeys, _resolving, storage_key
@@ -33,7 +34,9 @@ class _Record:
     __slots__ = ("kind", "name", "target", "view", "args", "kwargs")
 
     def __init__(self, kind: str, name: str, target: Any, args: tuple, kwargs: dict) -> None:
-        self.kind, self.name, self.target = kind, name, target  # target kept alive (meta)
+        # an alias: Module.to / to_empty later swap a parameter's .data; this keeps the
+        # meta storage the build wrote (and keeps it alive, so its id stays unique)
+        self.kind, self.name, self.target = kind, name, target.detach()
         self.view = (target.storage_offset(), tuple(target.shape), tuple(target.stride()))
         self.args, self.kwargs = args, kwargs
 
@@ -44,16 +47,25 @@ class Recorder:
     cloned from a template (nn.TransformerEncoder's layers) inherit the template's inits."""
 
     def __init__(self) -> None:
-        self.records: List[_Record] = []
+        self.records: List[Any] = []  # _Record, and the ops of _meta_replay's log, in order
+        self._busy = 0  # inside a recorded init or a deep copy: its ops are not logged
+
+    def quiet(self) -> bool:
+        return self._busy > 0
 
     def __call__(self, kind: str, name: str, target: Any, args: tuple, kwargs: dict,
                  call: Callable[[], Any]) -> Any:
         import torch  # noqa: PLC0415
 
-        if (isinstance(target, torch.Tensor) and target.device.type == "meta"
-                and name != "copy_"):  # a copy's source is meta too: not replayable
+        if (not isinstance(target, torch.Tensor) or target.device.type != "meta"
+                or name == "copy_"):  # a copy from a computed tensor: the op log has it
+            return call()
+        self._busy += 1
+        try:
             self.records.append(_Record(kind, name, target, args, kwargs))
-        return call()
+            return call()
+        finally:
+            self._busy -= 1
 
     @contextlib.contextmanager
     def copies(self) -> Iterator[None]:
@@ -65,10 +77,15 @@ class Recorder:
             original = vars(cls)["__deepcopy__"]
 
             def traced(t: Any, memo: dict, _original: Any = original) -> Any:
-                out = _original(t, memo)
-                if t.device.type == "meta" and isinstance(out, torch.Tensor):
-                    self.records.append(_Record("copy", "deepcopy", out, (t,), {}))
-                return out
+                self._busy += 1  # the copy's own ops (clone) are this record, not the log's
+                try:
+                    out = _original(t, memo)
+                    if t.device.type == "meta" and isinstance(out, torch.Tensor):
+                        self.records.append(_Record("copy", "deepcopy", out, (t.detach(),),
+                                                    {}))
+                    return out
+                finally:
+                    self._busy -= 1
 
             setattr(cls, "__deepcopy__", traced)
             wrapped.append((cls, original))
@@ -82,6 +99,8 @@ class Recorder:
         """Each storage's inits, in order; a deep copy starts with its source's so far."""
         out: Dict[Optional[int], List[_Record]] = {}
         for rec in self.records:
+            if not isinstance(rec, _Record):
+                continue
             if rec.kind == "copy":
                 out[storage_key(rec.target)] = list(out.get(storage_key(rec.args[0]), []))
             else:
@@ -103,9 +122,12 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     """Build ``build()`` on the meta device, allocate it on ``device`` (in ``dtype`` for its
     floating tensors when given) and replay its recorded inits with name-keyed streams.
 
-    Returns the model (and, with ``return_untouched=True``, ``(model, untouched_names)``).
-    Equal, bit for bit, to building eagerly and calling ``init_module(model, seed)``, for
-    modules whose inits run in ``__init__`` / ``reset_parameters``.
+    Returns the model (and, with ``return_untouched=True``, ``(model, names)``: the tensors
+    that got their values from ``fallback_init`` rather than from the replay). Tensors set by
+    init calls equal, bit for bit, what ``init_module(eagerly built model, seed)`` gives;
+    tensors computed by ops during the build get those ops again (exact where no randomness is
+    involved). Raises ValueError for a tensor neither the replay nor (``fallback_init``) its
+    module's init code can give values.
     """
     import torch  # noqa: PLC0415
 
@@ -125,17 +147,25 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
         raise RuntimeError(f"{fn}: device {device} asked for, but torch has no usable CUDA "
                            f"device")
     recorder = Recorder()
-    with torch.device("meta"), patch(), tracing(recorder), recorder.copies():
+    with torch.device("meta"), patch(), tracing(recorder), recorder.copies(), \
+            dispatch_logger(recorder.records, recorder.quiet):
         model = build()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{fn}: build() must return a torch.nn.Module, got "
                         f"{type(model).__name__}")
-    meta_named = named_tensors(model)
-    inits = recorder.by_storage()
-    plan = []  # (record, parameter name, meta tensor): each tensor's inits in order
+    # aliases: Module.to(dtype) below swaps a parameter's .data, and the log names the
+    # storages the build made
+    meta_named = {n: t.detach() for n, t in named_tensors(model).items()}
+    names: Dict[int, str] = {}
     for name, t in meta_named.items():
-        plan += [(rec, name, t) for rec in inits.get(storage_key(t), [])]
-    recorder.records.clear()
+        names.setdefault(storage_key(t), name)
+    events = recorder.records
+    needed, computed_keys = computed(events, names)
+    inits = recorder.by_storage()
+    plan = []  # (record, parameter name): each plain tensor's inits in order
+    for name, t in meta_named.items():
+        if storage_key(t) not in computed_keys:
+            plan += [(rec, name) for rec in inits.get(storage_key(t), [])]
 
     ties = _ties(model)
     if dtype is not None:  # on meta: costs nothing; Module.to casts floating tensors only
@@ -146,7 +176,7 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     keys = NameKeys(seed, named)
     tracker = _Tracker(keys, {})
     with patch(), _resolving(keys), torch.no_grad():
-        for rec, pname, _ in plan:
+        for rec, pname in plan:
             real = _real_view(named[pname], rec, meta_named[pname])
             keys.fallback, keys._tmp = keys.name_of(real), 0
             tracker.touched.add(pname)
@@ -154,23 +184,35 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
                 init_function(rec.name)(real, *rec.args, **rec.kwargs)
             else:
                 getattr(real, rec.name)(*rec.args, **rec.kwargs)
+        bound = {storage_key(meta_named[n]): (meta_named[n], named[n]) for n in meta_named}
+        failed = replay_computed(events, needed, computed_keys, bound, names, device, keys)
+    tracker.touched |= {names[k] for k in computed_keys} - set(failed)
+    del events[:], needed, bound
     untouched = _untouched(named, tracker.touched, False, "materialize")
     if callable(getattr(model, "_init_weights", None)):
         # transformers skips _init_weights on the meta device (it inits at from_pretrained /
         # post_init on real tensors): run it now, for every module, as eager construction did
         hf_left = set(init_module(model, seed, warn=False, _reset=False))
         untouched = [n for n in untouched if n in hf_left]
-    if not fallback_init and untouched and warn:
-        warnings.warn(f"fastinit.materialize: no init reached {', '.join(untouched[:8])}",
-                      stacklevel=2)
-    if fallback_init and untouched:
+    left = untouched
+    if fallback_init and untouched:  # the owners' own init code, as init_module runs it
         owners = {n.rpartition(".")[0] for n in untouched}
         still = set(init_module(model, seed, warn=False, only=owners))
-        untouched = [n for n in untouched if n in still]
-        if untouched and warn:
-            warnings.warn(f"fastinit.materialize: no init reached {', '.join(untouched[:8])}",
-                          stacklevel=2)
+        left = [n for n in untouched if n in still]
+    if left:
+        why = "; ".join(f"{n}: {failed.get(n, _NOTHING)}" for n in left[:8])
+        raise ValueError(f"{fn}: cannot give {len(left)} parameter(s)/buffer(s) the values "
+                         f"their construction gives ({why}{' ...' if len(left) > 8 else ''}); "
+                         f"they would hold uninitialized memory")
+    if untouched and warn:
+        warnings.warn(f"{fn}: {', '.join(untouched[:8])}{' ...' if len(untouched) > 8 else ''}"
+                      f" got their values from their modules' init code (reset_parameters), "
+                      f"not from replaying their construction", stacklevel=2)
     return (model, untouched) if return_untouched else model
+
+
+_NOTHING = ("no init call or op gave it values while it was built (torch.tensor(...) made on "
+            "the meta device keeps no data)")
 
 
 def _retie(model: Any, ties: List[List[str]]) -> None:
