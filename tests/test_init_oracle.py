@@ -180,3 +180,62 @@ def test_tied_llama_keeps_the_zeroed_padding_row():
     assert m.lm_head.weight is m.model.embed_tokens.weight
     assert torch.all(m.model.embed_tokens.weight[3] == 0)
     assert m.model.embed_tokens.weight.std().item() == pytest.approx(0.02, rel=0.1)
+
+
+# --- timm ----------------------------------------------------------------------------------
+
+def _timm():
+    return pytest.importorskip("timm", reason="timm (and a torchvision it can import) is not "
+                               "installed")
+
+
+def _timm_model(name: str, **kwargs: Any):
+    return lambda: _timm().create_model(name, **kwargs)
+
+
+TIMM_MODELS = {
+    "vit_base_patch16_224": _timm_model("vit_base_patch16_224", depth=2, embed_dim=64,
+                                        num_heads=4, img_size=32, patch_size=8, num_classes=10),
+    "vit fix_init": _timm_model("vit_base_patch16_224", depth=2, embed_dim=64, num_heads=4,
+                                img_size=32, patch_size=8, num_classes=10, fix_init=True),
+    "resnet50": _timm_model("resnet50", num_classes=10),
+    "convnext_tiny": _timm_model("convnext_tiny", depths=(1, 1, 2, 1), dims=(16, 32, 64, 128),
+                                 num_classes=10),
+}
+# ConvNeXt initializes only inside __init__ (a module-level _init_weights and
+# `ls_init_value * torch.ones(dim)`): no code a built model can run again, so only
+# materialize, which replays the construction, can give its values
+_INIT_ONLY = {"convnext_tiny"}
+
+
+@pytest.mark.parametrize("how", ["init_module", "materialize", "checkpoint"])
+@pytest.mark.parametrize("name", list(TIMM_MODELS))
+def test_timm_models_match_eager_construction(name, how, tmp_path):
+    build = TIMM_MODELS[name]
+    if name in _INIT_ONLY and how == "init_module":
+        with pytest.warns(UserWarning, match=r"no init reached .*gamma.*fastinit\.materialize"):
+            fastinit.init_module(build(), seed=0)
+    elif name in _INIT_ONLY and how == "checkpoint":
+        with pytest.raises(ValueError, match="no init reached .*gamma"):
+            _checkpointed(build, 0, tmp_path)
+    else:
+        assert_like_eager(build, how=how, out_dir=tmp_path)
+
+
+def test_timm_resnet_zeroes_the_last_norm_of_each_block():
+    """ResNet.init_weights (run by the constructor) zeroes each bottleneck's bn3 and draws
+    the convs as kaiming_normal(fan_out): init_module must run it, not only reset_parameters."""
+    m = TIMM_MODELS["resnet50"]()
+    fastinit.init_module(m, seed=0)
+    assert torch.all(m.layer1[0].bn3.weight == 0)
+    std = m.conv1.weight.std().item()
+    assert std == pytest.approx(math.sqrt(2 / (64 * 7 * 7)), rel=0.05)
+
+
+def test_timm_layer_scale_is_replayed_exactly():
+    """ConvNeXt's gamma is `ls_init_value * torch.ones(dim)`, computed in __init__: materialize
+    replays the ops (it held uninitialized memory before)."""
+    m = fastinit.materialize(TIMM_MODELS["convnext_tiny"], seed=0)
+    for block in (b for s in m.stages for b in s.blocks):
+        assert torch.equal(block.gamma, torch.full_like(block.gamma, 1e-6))
+    assert torch.isfinite(m(torch.randn(1, 3, 32, 32))).all()

@@ -2,7 +2,8 @@
 
 ``init_module(model, seed=s)`` runs the model's own initialization code again, in the order
 eager construction runs it — every submodule's ``reset_parameters()`` (and
-``_reset_parameters()``), children before parents, then, for transformers models,
+``_reset_parameters()``), children before parents, then the model's own ``init_weights()``
+entry point where it has one (timm, torchtitan-style models), then, for transformers models,
 ``_init_weights(module)`` for every module, children first, by each module's nearest
 PreTrainedModel, with tied weights apart until the end (the tie's source keeps its values) —
 under :func:`fastinit.patch`, with every fill of a parameter or buffer keyed by
@@ -21,6 +22,7 @@ Gaussian temporary inside ``orthogonal_``) get the stream ``stream_of(f"{name}#t
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 import threading
 import warnings
@@ -272,6 +274,8 @@ def _init_calls(model: Any, prefix: str, reset: bool = True
             if callable(fn):
                 yield where, fn
                 break
+    if reset:
+        yield from _entry_points(model, prefix)
     if not callable(getattr(model, "_init_weights", None)):
         return
     owner: Dict[int, Any] = {}
@@ -285,6 +289,34 @@ def _init_calls(model: Any, prefix: str, reset: bool = True
             module._is_hf_initialized = False
         init_weights = owner.get(id(module), model)._init_weights
         yield where, (lambda m=module, f=init_weights: f(m))
+
+
+def _takes_no_arguments(fn: Any) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in params)
+
+
+def _entry_points(model: Any, prefix: str) -> List[Tuple[str, Callable[[], Any]]]:
+    """The outermost modules with a model-level ``init_weights()`` that takes no required
+    argument (timm's models, torchtitan-style ``init_weights(buffer_device=None)``): each
+    initializes its whole subtree, as its constructor did. transformers models are left to
+    ``_init_weights`` (their ``init_weights`` re-ties and prunes)."""
+    out: List[Tuple[str, Callable[[], Any]]] = []
+
+    def visit(name: str, module: Any) -> None:
+        fn = getattr(module, "init_weights", None)
+        if callable(fn) and not _is_pretrained(module) and _takes_no_arguments(fn):
+            out.append((name, fn))
+            return
+        for child_name, child in module.named_children():
+            visit(f"{name}.{child_name}" if name else child_name, child)
+
+    visit(prefix, model)
+    return out
 
 
 def _ties(model: Any) -> List[List[str]]:
@@ -332,7 +364,8 @@ def init_module(model: Any, seed: int = 0, *, warn: bool = True, prefix: str = "
     """Re-initialize ``model`` in place the way its own code does, name-keyed.
 
     Every submodule's ``reset_parameters()`` runs, children before parents (as construction
-    finishes them), then (transformers models) ``_init_weights(module)`` for every module,
+    finishes them), then the outermost modules' ``init_weights()`` that need no argument (timm's
+    ViT / ResNet, torchtitan-style models: each for its subtree), then (transformers models) ``_init_weights(module)`` for every module,
     children first, by its nearest PreTrainedModel (as ``smart_apply``); tied parameters are
     apart meanwhile and tied again at the end, keeping the tie source's values (as
     transformers ties after init). All under patch mode; each fill of a
@@ -379,7 +412,9 @@ def _untouched(named: Dict[str, Any], touched: set, warn: bool, fn: str) -> List
             out.append(name)
     if out and warn:
         warnings.warn(f"fastinit.{fn}: no init reached {len(out)} parameter(s)/buffer(s): "
-                      f"{', '.join(out[:8])}{' ...' if len(out) > 8 else ''}", stacklevel=3)
+                      f"{', '.join(out[:8])}{' ...' if len(out) > 8 else ''} (they keep their "
+                      f"values; a value set only inside __init__ cannot be run again: "
+                      f"fastinit.materialize(build) replays the construction)", stacklevel=3)
     return out
 
 
