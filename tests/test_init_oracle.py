@@ -161,6 +161,21 @@ def test_transformers_models_match_eager_construction(name, how, tmp_path):
     assert_like_eager(HF_MODELS[name], how=how, out_dir=tmp_path)
 
 
+class _Wrapped(nn.Module):
+    """A plain module holding a transformers model: construction ran the inner model's
+    post_init, and nothing of transformers' for the head outside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lm = _llama(False, True)()
+        self.head = nn.Linear(64, 3)
+
+
+@pytest.mark.parametrize("how", ["init_module", "materialize", "checkpoint"])
+def test_a_transformers_model_inside_a_plain_module(how, tmp_path):
+    assert_like_eager(_Wrapped, how=how, out_dir=tmp_path)
+
+
 def test_gpt2_residual_projections_are_depth_scaled():
     """GPT-2's block-level init scales c_proj to 0.02 / sqrt(2 n_layer) after the Conv1D's
     own 0.02: children first, or the scaling is lost."""

@@ -90,6 +90,18 @@ class Literal(nn.Module):
         self.table = nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))  # no data kept on meta
 
 
+class LiteralOverwritten(Literal):
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.no_grad():
+            self.table.copy_(torch.arange(3.0) + 0.5)  # the literal is dead: nothing to refuse
+
+
+def test_an_overwritten_unreplayable_value_is_not_needed():
+    m = fastinit.materialize(LiteralOverwritten)
+    assert torch.equal(m.table, torch.tensor([0.5, 1.5, 2.5]))
+
+
 class LiteralWithReset(Literal):
     def reset_parameters(self) -> None:
         nn.init.ones_(self.table)

@@ -21,6 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .streams import storage_key
 
+# in-place ops whose result does not depend on the target's old values
+_OVERWRITES = {"fill_", "zero_", "copy_"}
 _ALLOC = {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided"}
 # random factory ops that have a keyed fastinit equivalent: (fastinit fill, its parameters)
 _RANDOM_FRESH = {"randn": ("normal_", (0.0, 1.0)), "randn_like": ("normal_", (0.0, 1.0)),
@@ -50,11 +52,15 @@ class OpEvent:
                      and o.device.type == "meta" and storage_key(o) not in in_keys]
         self.writes: List[Tuple[Optional[int], bool]] = [(storage_key(o), True)
                                                          for o in self.outs]
-        for arg, a in zip(func._schema.arguments, args):
+        for i, arg in enumerate(func._schema.arguments):
+            a = args[i] if i < len(args) else kwargs.get(arg.name)
             if arg.alias_info is not None and arg.alias_info.is_write and \
                     isinstance(a, torch.Tensor) and a.device.type == "meta":
-                self.writes.append((storage_key(a), self.op in ("fill_", "zero_")
-                                    and _whole(a)))
+                full = (self.op in _OVERWRITES and _whole(a)
+                        and self.reads.count(storage_key(a)) == 1)  # not also a source
+                self.writes.append((storage_key(a), full))
+                if full:  # its old values are not read
+                    self.reads = [k for k in self.reads if k != storage_key(a)]
 
     @property
     def allocates(self) -> bool:

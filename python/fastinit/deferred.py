@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._meta_replay import computed, dispatch_logger, replay_computed
 from ._targets import torch_floating_dtype
-from .module_init import _Tracker, _ties, _untouched, init_function, named_tensors, tracing
+from .module_init import (_is_pretrained, _Tracker, _ties, _untouched, init_function,
+                          named_tensors, tracing)
 from .streams import NameKeys, _resolving, storage_key
 
 
@@ -189,7 +190,7 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     tracker.touched |= {names[k] for k in computed_keys} - set(failed)
     del events[:], needed, bound
     untouched = _untouched(named, tracker.touched, False, "materialize")
-    if callable(getattr(model, "_init_weights", None)):
+    if any(_is_pretrained(m) for m in model.modules()):
         # transformers skips _init_weights on the meta device (it inits at from_pretrained /
         # post_init on real tensors): run it now, for every module, as eager construction did
         hf_left = set(init_module(model, seed, warn=False, _reset=False))

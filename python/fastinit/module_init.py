@@ -264,9 +264,10 @@ def _is_pretrained(module: Any) -> bool:
 def _init_calls(model: Any, prefix: str, reset: bool = True
                 ) -> Iterator[Tuple[str, Callable[[], Any]]]:
     """The init code eager construction runs, in its order: every module's
-    ``reset_parameters()`` (or ``_reset_parameters()``), children first; then, for transformers
-    models, ``_init_weights(module)`` for every module, children first, each by its nearest
-    PreTrainedModel (a sub-model brings its own, as ``smart_apply`` dispatches it)."""
+    ``reset_parameters()`` (or ``_reset_parameters()``), children first; the model-level
+    ``init_weights()`` entry points; then ``_init_weights(module)`` for every module inside a
+    transformers model, children first, each by its nearest PreTrainedModel (a sub-model
+    brings its own, as ``smart_apply`` dispatches it)."""
     order = _post_order(model, prefix)
     for where, module in order if reset else ():
         for meth in ("reset_parameters", "_reset_parameters"):
@@ -276,18 +277,19 @@ def _init_calls(model: Any, prefix: str, reset: bool = True
                 break
     if reset:
         yield from _entry_points(model, prefix)
-    if not callable(getattr(model, "_init_weights", None)):
-        return
     owner: Dict[int, Any] = {}
     for _, module in reversed(order):  # parents before children: inherit the nearest owner
         if _is_pretrained(module) and callable(getattr(module, "_init_weights", None)):
             owner[id(module)] = module
-        for child in module.children():
-            owner.setdefault(id(child), owner.get(id(module), model))
-    for where, module in order:
+        if id(module) in owner:
+            for child in module.children():
+                owner.setdefault(id(child), owner[id(module)])
+    for where, module in order:  # modules outside any transformers model: none of this
+        if id(module) not in owner:
+            continue
         if getattr(module, "_is_hf_initialized", False):
             module._is_hf_initialized = False
-        init_weights = owner.get(id(module), model)._init_weights
+        init_weights = owner[id(module)]._init_weights
         yield where, (lambda m=module, f=init_weights: f(m))
 
 
@@ -364,9 +366,10 @@ def init_module(model: Any, seed: int = 0, *, warn: bool = True, prefix: str = "
     """Re-initialize ``model`` in place the way its own code does, name-keyed.
 
     Every submodule's ``reset_parameters()`` runs, children before parents (as construction
-    finishes them), then the outermost modules' ``init_weights()`` that need no argument (timm's
-    ViT / ResNet, torchtitan-style models: each for its subtree), then (transformers models) ``_init_weights(module)`` for every module,
-    children first, by its nearest PreTrainedModel (as ``smart_apply``); tied parameters are
+    finishes them), then the outermost modules' ``init_weights()`` that need no argument
+    (timm's ViT / ResNet, torchtitan-style models: each for its subtree), then, for every
+    module inside a transformers model, ``_init_weights(module)``, children first, by its
+    nearest PreTrainedModel (as ``smart_apply``); tied parameters are
     apart meanwhile and tied again at the end, keeping the tie source's values (as
     transformers ties after init). All under patch mode; each fill of a
     parameter or buffer uses key ``seed`` and stream ``stream_of(qualified name)``. Works on
