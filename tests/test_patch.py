@@ -573,3 +573,23 @@ def test_cuda_construction_equals_cpu() -> None:
             ctx = nn.Linear(512, 256).state_dict()
     for k in cpu:
         assert torch.equal(gpu[k].cpu(), cpu[k]) and torch.equal(ctx[k].cpu(), cpu[k]), k
+
+
+def test_transformers_imported_inside_a_block_keeps_torchs_functions_after_it():
+    """transformers.initialization.TORCH_INIT_FUNCTIONS captures torch.nn.init's functions at
+    import; imported inside a patch block it holds the routed ones. After the block, a model
+    built plainly must get torch's own numbers (the routed functions check at call time)."""
+    pytest.importorskip("transformers")
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); import conftest, torch, fastinit\n"
+        "with fastinit.patch():\n"
+        "    import transformers.initialization as hf\n"
+        "captured = hf.TORCH_INIT_FUNCTIONS['normal_']\n"
+        "assert getattr(captured, '__fastinit_original__', None) is not None\n"
+        "w, v = torch.empty(64, 64), torch.empty(64, 64)\n"
+        "torch.manual_seed(0); captured(w, 0.0, 0.02)\n"
+        "torch.manual_seed(0); torch.nn.init.normal_(v, 0.0, 0.02)\n"
+        "assert torch.equal(w, v), 'fastinit numbers outside the block'\n"
+        "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
