@@ -164,6 +164,8 @@ bool make_job(const TensorView& v, const FillRequest& r, FillJob& job) {
   if (r.kind == DistKind::trunc_normal && job.kind == DistKind::constant) {
     job.lo = round_into(job.dtype, r.params[2], RoundDir::up);
     job.hi = round_into(job.dtype, r.params[3], RoundDir::down);
+    if (!(job.lo <= job.hi))  // as with std > 0: clamping would leave [a, b]
+      throw ValueError(tagged(r.fn, "the interval [a, b] holds no value representable in this dtype"));
   }
   if (v.device == DeviceKind::cuda && !cuda::available())
     throw DeviceError(tagged(r.fn, "CUDA tensor given, but no usable CUDA device (" +

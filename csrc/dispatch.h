@@ -38,7 +38,8 @@ void fill_grid_emulated(const TensorView& view, const FillRequest& req, GridEmul
 namespace cpu {
 void fill(const FillJob& job);
 const char* isa_name();
-void set_num_threads(int n);
+void set_num_threads(int64_t n);  // ValueError outside [1, max_threads()]
+int max_threads();
 int get_num_threads();
 }  // namespace cpu
 namespace cuda {

@@ -28,6 +28,7 @@ struct FillJob {
   DType dtype = DType::f32;
   DistKind kind = DistKind::uniform;
   bool wide = false;        // compute in double although the element type is <= 32 bits
+  bool local = false;       // truncated normal on a flat, narrow interval: TruncLocal*
   uint64_t key = 0, stream = 0;
   double p[5] = {};         // distribution parameters, already rounded to the compute type
   double lo = 0, hi = 0;    // every stored value is clamped to [lo, hi] (exact in the dtype)

@@ -117,14 +117,21 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
   switch (job.kind) {
     case DistKind::uniform: {
       const double a = user[0], b = user[1];
+      // An interval reaching past the dtype's finite values would pile them up at its largest
+      // one (float16 on [0, 1e6)): refused, as torch.nn.init refuses it.
+      check_in_range(d, fn, "a", a);
+      check_in_range(d, fn, "b", b);
       job.p[0] = to_compute(d, a);
       job.p[1] = to_compute(d, b - a);
       if (!std::isfinite(job.p[1]))
         throw ValueError(tagged(fn, "b - a overflows the dtype's compute type"));
       job.lo = round_into(d, a, RoundDir::up);
-      job.hi = a == b ? job.lo : round_into(d, b, RoundDir::below);
-      if (!(job.lo <= job.hi))
-        throw ValueError(tagged(fn, "the interval [a, b) holds no value representable in this dtype"));
+      job.hi = a == b ? round_into(d, a, RoundDir::down) : round_into(d, b, RoundDir::below);
+      if (!(job.lo <= job.hi))  // a == b: only an a the dtype holds exactly lies in [a, a]
+        throw ValueError(tagged(fn, a == b ? "the interval [a, a] holds no value representable "
+                                             "in this dtype (a == b must be one of its values)"
+                                           : "the interval [a, b) holds no value representable "
+                                             "in this dtype"));
       if (a == b) {  // every value is lo, sign of zero included (a = -0.0 gives -0.0)
         job.kind = DistKind::constant;
         job.p[0] = job.lo;
@@ -153,11 +160,24 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       } else {
         mass = 1.0 - mass_lo - mass_hi;
       }
-      // float keeps the tail-safe form exact down to masses of ~1e-30; below, compute in double.
-      job.wide = is_narrow(d) && !(mass >= 1e-30);
+      // The quantile starts from `base` (the cumulative mass below a, above b, or 1/2 when
+      // the interval holds the mean) and moves by u * mass: r = mass / base is the share of
+      // the compute type's bits left to tell positions apart. float keeps enough for r >=
+      // 2^-3 (2^21 positions) and masses >= 1e-30; below, the same formula in double; and
+      // where even double runs short the density is flat: the local form (distributions.h).
+      const double base = beta <= 0 ? mass_lo : (alpha >= 0 ? mass_hi : 0.5);
+      const double r = mass / base;
+      job.local = r < (is_narrow(d) ? 0x1p-31 : 0x1p-28);
+      job.wide = is_narrow(d) && !job.local && !(mass >= 1e-30 && r >= 0x1p-3);
       const DType ct = job.wide ? DType::f64 : d;
-      const double p[5] = {mean, std, mass_lo, mass_hi, mass};
-      for (int i = 0; i < 5; ++i) job.p[i] = to_compute(ct, p[i]);
+      if (job.local) {
+        const double w = (b - a) / std;
+        const double p[4] = {a, b - a, alpha * w / 2, w * w / 6};
+        for (int i = 0; i < 4; ++i) job.p[i] = to_compute(ct, p[i]);
+      } else {
+        const double p[5] = {mean, std, mass_lo, mass_hi, mass};
+        for (int i = 0; i < 5; ++i) job.p[i] = to_compute(ct, p[i]);
+      }
       job.lo = round_into(d, a, RoundDir::up);
       job.hi = round_into(d, b, RoundDir::down);
       if (!(job.lo <= job.hi))

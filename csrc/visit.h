@@ -17,6 +17,7 @@ void visit_dist_for(const FillJob& j, Fn&& fn) {
       case DistKind::uniform: return fn((T*)nullptr, Uniform64{p[0], p[1]}, j.lo, j.hi);
       case DistKind::normal: return fn((T*)nullptr, Normal64{p[0], p[1]}, j.lo, j.hi);
       case DistKind::trunc_normal:
+        if (j.local) return fn((T*)nullptr, TruncLocal64{p[0], p[1], p[2], p[3]}, j.lo, j.hi);
         return fn((T*)nullptr, TruncNormal64{p[0], p[1], p[2], p[3], p[4]}, j.lo, j.hi);
       case DistKind::constant: return fn((T*)nullptr, Constant64{p[0]}, j.lo, j.hi);
       default: break;
@@ -27,6 +28,9 @@ void visit_dist_for(const FillJob& j, Fn&& fn) {
       case DistKind::uniform: return fn((T*)nullptr, Uniform32{float(p[0]), float(p[1])}, lo, hi);
       case DistKind::normal: return fn((T*)nullptr, Normal32{float(p[0]), float(p[1])}, lo, hi);
       case DistKind::trunc_normal:
+        if (j.local)
+          return fn((T*)nullptr, TruncLocal32{float(p[0]), float(p[1]), float(p[2]), float(p[3])},
+                    lo, hi);
         if (j.wide)
           return fn((T*)nullptr, TruncNormal32Wide{p[0], p[1], p[2], p[3], p[4]}, j.lo, j.hi);
         return fn((T*)nullptr,

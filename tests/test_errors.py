@@ -351,11 +351,21 @@ def test_non_number_parameter(name, param, value):
     pytest.param("torch", "bfloat16", "uniform_", {"a": 1.001, "b": 1.002}, id="bfloat16-uniform_"),
     pytest.param("torch", "bfloat16", "trunc_normal_",
                  {"mean": 1.0, "std": 1.0, "a": 1.001, "b": 1.002}, id="bfloat16-trunc_normal_"),
-    pytest.param("numpy", "float16", "uniform_", {"a": 1e6, "b": 1e6 + 1}, id="float16-beyond-max"),
     pytest.param("torch", "float8_e4m3fn", "uniform_", {"a": 1.01, "b": 1.1},
                  id="float8_e4m3fn-uniform_"),
     pytest.param("numpy", "float32", "uniform_", {"a": 1.0 + 2**-30, "b": 1.0 + 2**-29},
                  id="float32-uniform_"),
+    # a == b: only an a the dtype holds exactly lies in [a, a] (0.1 in float16 gave 0.10004)
+    pytest.param("numpy", "float16", "uniform_", {"a": 0.1, "b": 0.1}, id="float16-a==b"),
+    pytest.param("torch", "float32", "uniform_", {"a": 0.3, "b": 0.3}, id="float32-a==b"),
+    # std == 0 is the point mass clamp(mean, a, b): it must lie in [a, b] as well (it gave
+    # 65504, 0.09998 and 448, outside [a, b])
+    pytest.param("numpy", "float16", "trunc_normal_",
+                 {"mean": 75000.0, "std": 0.0, "a": 70000.0, "b": 80000.0}, id="float16-std0-past-max"),
+    pytest.param("numpy", "float16", "trunc_normal_",
+                 {"mean": 0.1, "std": 0.0, "a": 0.1, "b": 0.1}, id="float16-std0-point"),
+    pytest.param("torch", "float8_e4m3fn", "trunc_normal_",
+                 {"mean": 550.0, "std": 0.0, "a": 500.0, "b": 600.0}, id="float8-std0-past-max"),
 ])
 def test_interval_without_representable_value(lib, dtype, name, kwargs):
     t = make_target(lib, dtype)
@@ -378,6 +388,15 @@ def test_interval_without_representable_value(lib, dtype, name, kwargs):
                  {"mean": 0.0, "std": 1e39, "a": -1e39, "b": 1e39}, "std", id="float32-trunc-std"),
     pytest.param("numpy", "float16", "trunc_normal_",
                  {"mean": 1e39, "std": 1.0, "a": 0.0, "b": 1.0}, "mean", id="float16-trunc-mean"),
+    # uniform bounds past the dtype's finite values piled values up at its largest one (93%
+    # at 65504 for float16 on [0, 1e6)) or, with a == b, filled inf
+    pytest.param("numpy", "float16", "uniform_", {"a": 0.0, "b": 1e6}, "b", id="float16-uniform-b"),
+    pytest.param("numpy", "float16", "uniform_", {"a": 1e6, "b": 1e6 + 1}, "a",
+                 id="float16-beyond-max"),
+    pytest.param("numpy", "float16", "uniform_", {"a": 70000.0, "b": 70000.0}, "a",
+                 id="float16-uniform-a==b"),
+    pytest.param("numpy", "float32", "uniform_", {"a": 1e39, "b": 1e39}, "a",
+                 id="float32-uniform-a==b"),
 ])
 def test_parameter_out_of_the_dtypes_range(lib, dtype, name, kwargs, param):
     """A mean or std finite in double but not in the dtype (trunc_normal_: its float32
@@ -860,3 +879,15 @@ def test_meta_tensor_is_a_no_op(name):
     t = torch.empty(SHAPE, device="meta")
     assert ALL_FILLS[name](t) is t
     assert t.device.type == "meta" and t.shape == SHAPE
+
+
+@pytest.mark.parametrize("n", [100000, 2**31 - 1, 2**31, 2**40])
+def test_set_num_threads_has_a_ceiling(n):
+    """libgomp crashed starting 100,000 threads and aborted at 2**31 - 1; 2**31 gave a
+    pybind11 TypeError naming no function."""
+    before = fastinit.get_num_threads()
+    with pytest.raises(ValueError, match=message("set_num_threads", r"n must be an int in \[1, ")):
+        fastinit.set_num_threads(n)
+    assert fastinit.get_num_threads() == before
+    fastinit.set_num_threads(fastinit._core.max_threads())  # the ceiling itself is fine
+    fastinit.set_num_threads(before)

@@ -446,3 +446,35 @@ def test_normal_float64_tail_frequency(seed):
         count = int((z > k).sum())
         assert abs(count - expected) <= 5 * math.sqrt(expected), (
             f"P(|z| > {k}) = {count / n:.3g}, expected {expected / n:.3g}")
+
+
+# --- narrow truncation intervals (issue 13, item 1) ------------------------------------------
+# t = m_lo + u * m in float32 kept only ~27 positions when m was tiny next to m_lo (an interval
+# near the mean, or a huge std): 27 distinct values out of 2^20, KS 0.034. The double path and
+# the flat-density local form keep the resolution: compared at n = 2^20 with the exact law
+# (the uniform one where the density is flat to 1e-40, which scipy cannot evaluate).
+
+NARROW_N = 1 << 20
+NARROW_CASES = [
+    pytest.param(np.float32, 0.0, 1.0, -1e-6, 1e-6, id="float32-centre-1e-6"),
+    pytest.param(np.float32, 0.0, 1.0, -1e-8, 1e-8, id="float32-centre-1e-8"),
+    pytest.param(np.float32, 0.0, 1e6, -1.0, 1.0, id="float32-std1e6"),
+    pytest.param(np.float32, 0.0, 1e20, -1.0, 1.0, id="float32-std1e20"),
+    pytest.param(np.float64, 0.0, 1e20, -1.0, 1.0, id="float64-std1e20"),
+    pytest.param(np.float64, 0.0, 1.0, 0.3, 0.3 + 1e-9, id="float64-off-centre-1e-9"),
+    pytest.param(np.float32, 0.0, 1.0, -0.01, 0.01, id="float32-centre-0.01"),
+]
+
+
+@pytest.mark.parametrize("dtype, mean, std, a, b", NARROW_CASES)
+def test_trunc_normal_keeps_resolution_on_narrow_intervals(dtype, mean, std, a, b):
+    x = _fill_numpy(fastinit.trunc_normal_, dtype, NARROW_N, mean, std, a, b, seed=7)
+    assert x.min() >= a and x.max() <= b
+    assert len(np.unique(x)) >= NARROW_N // 2, "positions collapse onto few values"
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    if beta - alpha < 1e-12:  # the density varies by < 1e-24 across [a, b]: uniform
+        cdf = stats.uniform(a, b - a).cdf
+    else:
+        law = stats.truncnorm(alpha, beta)
+        cdf = lambda v: law.cdf((v - mean) / std)  # noqa: E731
+    _ks(x.astype(np.float64), cdf, f"trunc_normal_({mean}, {std}, {a}, {b})")

@@ -114,6 +114,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("cpu_isa", &cpu::isa_name);
   m.def("set_num_threads", &cpu::set_num_threads);
   m.def("get_num_threads", &cpu::get_num_threads);
+  m.def("max_threads", &cpu::max_threads);
   m.def("cuda_available", &cuda::available);
 #ifdef FI_WITH_CUDA
   m.attr("built_with_cuda") = true;

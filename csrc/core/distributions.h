@@ -60,6 +60,18 @@ FI_HD CT trunc_std_normal(CT u, CT mass_lo, CT mass_hi, CT mass) {
   return lower ? z : -z;
 }
 
+// A truncated normal on an interval so narrow that its density is flat to within the compute
+// precision (its mass below 2^-31 (float) or 2^-28 (double) of the cumulative mass the quantile
+// above would start from, where that sum keeps too few bits). The truncated density on
+// [a, b] is proportional to exp(-(e1 v + e2 v^2)), v = (x - a)/(b - a) in [0, 1],
+// e1 = alpha w, e2 = w^2/2, w = beta - alpha, both below ~2^-27; the first-order inverse
+// of its CDF, v = u + e1/2 (u^2 - u) + e2/3 (u^3 - u), errs by O(e^2), under the ulp.
+template <class CT>
+FI_HD CT local_position(CT u, CT e1_half, CT e2_third) {
+  const CT u2 = u * u;
+  return u + e1_half * (u2 - u) + e2_third * (u2 * u - u);
+}
+
 // kRandom = false lets a backend skip the generator entirely.
 struct Constant32 {
   static constexpr bool kRandom = false;
@@ -111,6 +123,20 @@ struct TruncNormal64 {
   double mean, std, mass_lo, mass_hi, mass;
   FI_HD double operator()(uint64_t w) const {
     return mean + std * trunc_std_normal(open_unit_f64(w), mass_lo, mass_hi, mass);
+  }
+};
+struct TruncLocal32 {
+  static constexpr bool kRandom = true;
+  float a, range, e1_half, e2_third;
+  FI_HD float operator()(uint32_t w) const {
+    return a + range * local_position(open_unit_f32(w), e1_half, e2_third);
+  }
+};
+struct TruncLocal64 {
+  static constexpr bool kRandom = true;
+  double a, range, e1_half, e2_third;
+  FI_HD double operator()(uint64_t w) const {
+    return a + range * local_position(open_unit_f64(w), e1_half, e2_third);
   }
 };
 // The raw words themselves (random_bits_).

@@ -3,11 +3,14 @@
 #include <omp.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "../dispatch.h"
+#include "../errors.h"
 #include "pages.h"
 
 namespace fastinit {
@@ -89,9 +92,20 @@ const char* isa_name() {
   return "base";
 }
 
-void set_num_threads(int n) {
-  g_num_threads.store(n, std::memory_order_relaxed);
-  omp_set_num_threads(n);
+// OpenMP's own limit, and a sane one: libgomp crashes starting 100,000 threads and aborts at
+// 2^31 - 1; past 16 per processor a fill only waits on more threads.
+int max_threads() {
+  const int sane = std::max(64, 16 * omp_get_num_procs());
+  return std::max(1, std::min(omp_get_thread_limit(), sane));
+}
+
+void set_num_threads(int64_t n) {
+  if (n < 1 || n > max_threads())
+    throw ValueError(tagged("set_num_threads", "n must be an int in [1, " +
+                                                   std::to_string(max_threads()) + "], got " +
+                                                   std::to_string(n)));
+  g_num_threads.store(int(n), std::memory_order_relaxed);
+  omp_set_num_threads(int(n));
 }
 int get_num_threads() { return threads_for_fill(); }
 

@@ -372,10 +372,20 @@ def values(kind: str, dtype: str, params: Sequence[float], w: Optional[np.ndarra
                 mass = phi(-alpha) - m_hi
             else:
                 mass = 1.0 - m_lo - m_hi
-            if narrow and not mass >= 1e-30:
-                ct = F64  # the far-tail path: double precision from the same 32-bit word
-            u = open_unit(w, ct)
-            v = ct(mean) + ct(std) * trunc_std_normal(u, m_lo, m_hi, mass, ct)
+            base = m_lo if beta <= 0 else (m_hi if alpha >= 0 else 0.5)
+            r = mass / base if base > 0 else math.nan
+            if r < (2.0 ** -31 if narrow else 2.0 ** -28):  # flat density: the local form
+                width = (b - a) / std
+                e1_half, e2_third = ct(alpha * width / 2), ct(width * width / 6)
+                u = open_unit(w, ct)
+                u2 = u * u
+                pos = u + e1_half * (u2 - u) + e2_third * (u2 * u - u)
+                v = ct(a) + ct(b - a) * pos
+            else:
+                if narrow and not (mass >= 1e-30 and r >= 2.0 ** -3):
+                    ct = F64  # too few float bits: double precision from the same 32-bit word
+                u = open_unit(w, ct)
+                v = ct(mean) + ct(std) * trunc_std_normal(u, m_lo, m_hi, mass, ct)
     elif kind == "constant":
         v = np.full(len(w), ct(params[0]), ct)
     else:
