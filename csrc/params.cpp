@@ -19,11 +19,18 @@ uint32_t step_small(uint32_t h, uint32_t sign, bool up) {
   return (neg == up) ? h - 1 : h + 1;
 }
 
+// double -> float with IEEE round-to-nearest also past float's range (a plain conversion of
+// such values is undefined behaviour): from FLT_MAX + ulp/2 on, +-inf.
+float to_float(double x) {
+  if (std::fabs(x) >= 3.4028235677973366e38) return float(std::copysign(kInf, x));
+  return float(x);
+}
+
 // Round x into a narrow float format; NaN (e.g. past float8 e4m3fn's 448) stops the walk and is
 // returned, which the caller reports as "no representable value".
 template <class ToDouble, class FromFloat>
 double round_small(double x, RoundDir dir, uint32_t sign, ToDouble to_d, FromFloat from_f) {
-  uint32_t h = from_f(float(x));
+  uint32_t h = from_f(to_float(x));
   if (dir == RoundDir::up) {
     while (to_d(h) < x) h = step_small(h, sign, true);
   } else {
@@ -39,8 +46,7 @@ bool is_narrow(DType d) { return d != DType::f64; }
 // double -> float conversion of them is undefined behaviour, and g++ folded it away).
 double to_compute(DType d, double x) {
   if (!is_narrow(d)) return x;
-  if (std::fabs(x) >= 3.4028235677973366e38) return std::copysign(kInf, x);  // rounds past FLT_MAX
-  return double(float(x));
+  return double(to_float(x));
 }
 
 const char* dtype_name(DType d) {
@@ -58,14 +64,25 @@ const char* dtype_name(DType d) {
 // x rounds to a finite value of `d` (float8_e4m3fn, which has no infinity: without saturating).
 bool finite_in(DType d, double x) {
   if (d == DType::f64) return true;  // the caller passes finite doubles
-  if (std::fabs(x) >= 3.4028235677973366e38) return false;  // rounds past FLT_MAX
-  const float f = float(x);
+  const float f = to_float(x);
+  if (std::isinf(f)) return false;  // rounds past FLT_MAX
   switch (d) {
     case DType::bf16: return std::isfinite(f32_from_bf16(bf16_from_f32(f)));
     case DType::f16: return std::isfinite(f32_from_f16(f16_from_f32(f)));
     case DType::f8e4m3fn: return std::fabs(f) < 464.0f;  // from 464 up it saturates to 448
     case DType::f8e5m2: return std::isfinite(f32_from_f8e5m2(f8e5m2_from_f32(f)));
     default: return true;
+  }
+}
+
+double max_finite(DType d) {
+  switch (d) {
+    case DType::f64: return std::numeric_limits<double>::max();
+    case DType::f16: return 65504.0;
+    case DType::bf16: return 3.3895313892515355e38;
+    case DType::f8e4m3fn: return 448.0;
+    case DType::f8e5m2: return 57344.0;
+    default: return std::numeric_limits<float>::max();
   }
 }
 
@@ -84,7 +101,7 @@ double round_into(DType dtype, double x, RoundDir dir) {
     case DType::f64:
       return dir == RoundDir::below ? std::nextafter(x, -kInf) : x;
     case DType::f32: {
-      float f = float(x);
+      float f = to_float(x);
       if (dir == RoundDir::up) {
         while (double(f) < x) f = std::nextafter(f, float(kInf));
       } else {
@@ -138,12 +155,21 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       }
       break;
     }
-    case DistKind::normal:
+    case DistKind::normal: {
       check_in_range(d, fn, "mean", user[0]);
       check_in_range(d, fn, "std", user[1]);
+      // The largest |z| the engine makes: Phi^-1(2^-33) = 6.338 in float32, Phi^-1(2^-54) =
+      // 8.292 in float64. A mean and std that can reach past the dtype would store inf.
+      const double zmax = is_narrow(d) ? 6.4 : 8.3;
+      const double reach = std::fabs(user[0]) + zmax * user[1];
+      if (!std::isfinite(reach) || !finite_in(d, reach))
+        throw ValueError(tagged(fn, "mean and std reach |mean| + " + std::to_string(zmax) +
+                                        " std = " + std::to_string(reach) + ", out of " +
+                                        dtype_name(d) + "'s range (the fill would hold inf)"));
       job.p[0] = to_compute(d, user[0]);
       job.p[1] = to_compute(d, user[1]);
       break;
+    }
     case DistKind::trunc_normal: {
       const double mean = user[0], std = user[1], a = user[2], b = user[3];
       // Values are clamped into [a, b] before the dtype sees them: only the compute type
@@ -182,6 +208,17 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       job.hi = round_into(d, b, RoundDir::down);
       if (!(job.lo <= job.hi))
         throw ValueError(tagged(fn, "the interval [a, b] holds no value representable in this dtype"));
+      // Mass past the dtype's largest finite value would pile up there when clamped (float16,
+      // std 1e5 on [-1e6, 1e6]: most values at +-65504): refused unless negligible.
+      const double big = max_finite(d);
+      double cut = 0;
+      if (a < -big) cut += std_normal_cdf((-big - mean) / std) - mass_lo;
+      if (b > big) cut += std_normal_cdf((mean - big) / std) - mass_hi;
+      if (cut > 0x1p-24 * mass)
+        throw ValueError(tagged(fn, "[a, b] holds values past " + std::string(dtype_name(d)) +
+                                        "'s largest (" + std::to_string(big) + ") with " +
+                                        std::to_string(cut / mass) + " of the mass: they "
+                                        "would pile up at the bound"));
       break;
     }
     case DistKind::constant:

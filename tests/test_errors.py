@@ -406,6 +406,36 @@ def test_parameter_out_of_the_dtypes_range(lib, dtype, name, kwargs, param):
                     lambda: RANDOM_FILLS[name][0](t, **kwargs, seed=1))
 
 
+@pytest.mark.parametrize("lib, dtype, name, kwargs, problem", [
+    # |mean| + 6.4 std past float16's 65504: the tails stored inf
+    pytest.param("numpy", "float16", "normal_", {"mean": 0.0, "std": 11000.0},
+                 r"mean and std reach .* out of float16's range", id="float16-normal-reach"),
+    pytest.param("numpy", "float32", "normal_", {"mean": 3e38, "std": 1e38},
+                 r"mean and std reach .* out of float32's range", id="float32-normal-reach"),
+    pytest.param("numpy", "float64", "normal_", {"mean": 1e308, "std": 1e308},
+                 r"mean and std reach .* out of float64's range", id="float64-normal-reach"),
+    # the mass past the dtype's largest value piled up there (float16: most values at 65504)
+    pytest.param("numpy", "float16", "trunc_normal_",
+                 {"mean": 0.0, "std": 1e5, "a": -1e6, "b": 1e6}, "would pile up at the bound",
+                 id="float16-trunc-past-max"),
+    pytest.param("torch", "float8_e4m3fn", "trunc_normal_",
+                 {"mean": 0.0, "std": 400.0, "a": -2000.0, "b": 2000.0},
+                 "would pile up at the bound", id="float8-trunc-past-max"),
+])
+def test_values_that_would_reach_past_the_dtype(lib, dtype, name, kwargs, problem):
+    t = make_target(lib, dtype)
+    assert_rejected(t, ValueError, message(name, problem),
+                    lambda: RANDOM_FILLS[name][0](t, **kwargs, seed=1))
+
+
+def test_wide_bounds_with_negligible_mass_past_the_dtype_still_fill():
+    """Bounds past the dtype are fine when (almost) no mass lies there: torch's default
+    trunc_normal_(std=1, a=-2, b=2) and a float16 N(0, 1) cut to [-1e39, 1e39]."""
+    t = np_target("float16")
+    fastinit.trunc_normal_(t, 0.0, 1.0, -1e39, 1e39, seed=1)
+    assert np.isfinite(t.astype(np.float64)).all() and abs(float(t.astype(np.float64).std()) - 1) < 0.3
+
+
 def test_parameters_in_range_still_fill():
     """The edges of the rule: float16 mean 65504, a float16 trunc_normal_ whose mean is past
     float16's range but inside float32's, float64 std 1e300."""

@@ -291,11 +291,12 @@ def to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
     """Store computed values: narrow types are round-to-nearest-even of the float32 value."""
     if dtype == "float64":
         return np.asarray(x, F64)
-    f = np.asarray(x).astype(F32)
-    if dtype == "float32":
-        return f
-    if dtype == "float16":
-        return f.astype(np.float16)
+    with np.errstate(over="ignore"):  # past the range is inf, as IEEE rounding makes it
+        f = np.asarray(x).astype(F32)
+        if dtype == "float32":
+            return f
+        if dtype == "float16":
+            return f.astype(np.float16)
     if dtype.startswith("float8"):
         return _f8_bits(f, dtype)  # as uint8 bit patterns
     return bf16_bits(f)  # bfloat16, as uint16 bit patterns
@@ -320,13 +321,16 @@ def round_into(dtype: str, x: float, direction: str) -> float:
     if dtype == "float64":
         return float(np.nextafter(x, -np.inf)) if direction == "below" else x
     if dtype == "float32":
-        f = F32(x)
+        with np.errstate(over="ignore"):  # past float32's range: inf, then stepped back
+            f = F32(x)
         while direction == "up" and float(f) < x:
             f = np.nextafter(f, F32(np.inf))
         while direction != "up" and (float(f) > x or (direction == "below" and float(f) >= x)):
             f = np.nextafter(f, F32(-np.inf))
         return float(f)
-    h = int(to_dtype(np.array([x], F32), dtype).view(np.uint16 if dtype in ("float16", "bfloat16") else np.uint8)[0])
+    with np.errstate(over="ignore"):
+        start = np.array([x], F32)
+    h = int(to_dtype(start, dtype).view(np.uint16 if dtype in ("float16", "bfloat16") else np.uint8)[0])
     sign = 0x80 if dtype.startswith("float8") else 0x8000
     value = _value_of_small(h, dtype)
     while direction == "up" and value < x:
@@ -344,7 +348,13 @@ def phi(x: float) -> float:
 
 def values(kind: str, dtype: str, params: Sequence[float], w: Optional[np.ndarray]) -> np.ndarray:
     """Distribution values for words ``w``, stored in ``dtype`` (bfloat16 as uint16 bits,
-    float8 as uint8 bits)."""
+    float8 as uint8 bits). Arithmetic past a type's range gives inf, as IEEE makes it (the
+    engine refuses parameters whose values could reach it; the bounds clamp the rest)."""
+    with np.errstate(over="ignore"):
+        return _values(kind, dtype, params, w)
+
+
+def _values(kind: str, dtype: str, params: Sequence[float], w: Optional[np.ndarray]) -> np.ndarray:
     narrow = dtype != "float64"
     ct = F32 if narrow else F64
     lo, hi = -np.inf, np.inf
@@ -373,7 +383,8 @@ def values(kind: str, dtype: str, params: Sequence[float], w: Optional[np.ndarra
             else:
                 mass = 1.0 - m_lo - m_hi
             base = m_lo if beta <= 0 else (m_hi if alpha >= 0 else 0.5)
-            r = mass / base if base > 0 else math.nan
+            # IEEE division, as the engine's: m / 0 is inf, 0 / 0 NaN
+            r = mass / base if base > 0 else (math.inf if mass > 0 else math.nan)
             if r < (2.0 ** -31 if narrow else 2.0 ** -28):  # flat density: the local form
                 width = (b - a) / std
                 e1_half, e2_third = ct(alpha * width / 2), ct(width * width / 6)
@@ -390,7 +401,10 @@ def values(kind: str, dtype: str, params: Sequence[float], w: Optional[np.ndarra
         v = np.full(len(w), ct(params[0]), ct)
     else:
         raise ValueError(f"unknown distribution {kind!r}")
-    v = np.minimum(np.maximum(v, ct(lo)), ct(hi))
+    # clamp as the engine's compare-and-select does: a value equal to a bound is kept, so a
+    # zero keeps its sign unless it lies strictly outside [lo, hi]
+    v = np.where(v < ct(lo), ct(lo), v)
+    v = np.where(v > ct(hi), ct(hi), v)
     return to_dtype(v, dtype)
 
 
