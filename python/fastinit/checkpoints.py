@@ -30,10 +30,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ._safetensors_out import (Entry, Progress, ShardedWriter, check_count, check_sample,
                                parse_size, plan_shards, raw_bytes)
+from ._llama_config import check_llama_config
 from .streams import _resolving, stream_of
 
-_REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-             "vocab_size")
 # model types whose parameters are LlamaForCausalLM's, names and inits (checked against
 # transformers' own classes built on meta, tests/test_module_checkpoint.py)
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}
@@ -57,10 +56,7 @@ class Spec:
 def llama_specs(config: Dict[str, Any]) -> List[Spec]:
     """LlamaForCausalLM's parameters (names, shapes, inits) for a transformers config dict."""
     c = config
-    missing = [k for k in _REQUIRED if k not in c]
-    if missing:
-        raise ValueError(f"fastinit.checkpoint: the config lacks {', '.join(missing)} (a Llama "
-                         f"config needs {', '.join(_REQUIRED)})")
+    check_llama_config(c, "float32")
     hidden, inter, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
     heads = c["num_attention_heads"]
     kv = c.get("num_key_value_heads") or heads
@@ -68,6 +64,8 @@ def llama_specs(config: Dict[str, Any]) -> List[Spec]:
     vocab = c["vocab_size"]
     std = c.get("initializer_range") or 0.02
     pad = c.get("pad_token_id")
+    if pad is not None and pad < 0:  # nn.Embedding's padding_idx counts from the end
+        pad += vocab
     attn_bias, mlp_bias = bool(c.get("attention_bias")), bool(c.get("mlp_bias"))
 
     specs = [Spec("model.embed_tokens.weight", (vocab, hidden), "normal", std, pad)]
@@ -169,11 +167,12 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
     seed = check_seed(seed, "checkpoint")
     cfg = load_config(config)
     model_type = cfg.setdefault("model_type", "llama")
-    if model_type not in _ARCHITECTURES:
+    if not isinstance(model_type, str) or model_type not in _ARCHITECTURES:
         raise ValueError(f"fastinit.checkpoint: a config of model_type {model_type!r} is not "
                          f"supported (config files: {', '.join(_ARCHITECTURES)}); for another "
                          f"architecture build the model on the meta device and pass it: "
                          f"fastinit.checkpoint(model, out_dir)")
+    check_llama_config(cfg, dtype)
     cfg.setdefault("architectures", [_ARCHITECTURES[model_type]])
     cfg["torch_dtype"] = dtype
     out = os.fspath(out_dir)
