@@ -1,12 +1,12 @@
 """Writing sharded safetensors checkpoints: headers first, data by ``pwrite``, atomically.
 
-:class:`ShardedWriter` opens every shard under a ``.NAME.partial`` name, sizes it, writes its
-header (8-byte little-endian length + JSON padded with spaces to a multiple of 8, as the
-format asks), and then takes tensor bytes at any offset, from any thread, in any order.
-``commit()`` fsyncs, renames the shards into place, and writes ``config.json`` (optional) and
-``model.safetensors.index.json`` last, each atomically: the index marks a complete checkpoint.
-Writing over an earlier checkpoint replaces it (its index and leftover shards are removed).
-Leaving the ``with`` block without ``commit()`` (an exception, Ctrl-C) removes the partials.
+:class:`ShardedWriter` opens every shard in a staging directory (:mod:`._staged_dir`: locked,
+ownership and free space checked first), sizes it, writes its header (8-byte little-endian
+length + JSON padded with spaces to a multiple of 8, as the format asks), and then takes
+tensor bytes at any offset, from any thread, in any order. ``commit()`` fsyncs the shards,
+writes ``config.json`` (optional) and ``model.safetensors.index.json`` beside them and swaps
+the whole directory in as ``out_dir``. Leaving the ``with`` block without ``commit()`` (an
+exception, Ctrl-C) removes the staging directory; ``out_dir`` was never touched.
 Also here: the argument checks both checkpoint paths (config and module) share.
 """
 
@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-_pwrite = os.pwrite  # module attribute: tests inject failures here
-_SHARD_NAME = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+from ._out_dir import CONFIG, INDEX
+from ._staged_dir import StagedDirectory
+
+_pwrite = os.pwrite  # module attributes: tests inject failures here
+_fsync = os.fsync
 
 #: torch dtype name -> (safetensors code, bytes per element)
 DTYPE_CODES = {
@@ -154,42 +156,46 @@ class Progress:
             sys.stderr.flush()
 
 
-def atomic_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a fsynced temporary and a rename."""
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".partial")
-    with open(tmp, "w", encoding="utf-8") as f:
+def _write_synced(path: str, text: str) -> None:
+    with open(path, "x", encoding="utf-8") as f:
         f.write(text)
         f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        _fsync(f.fileno())
 
 
 class ShardedWriter:
     """The files of one checkpoint; see the module docstring."""
 
-    def __init__(self, out_dir: str, shards: List[List[Entry]], metadata: Dict[str, str]) -> None:
-        self.out = out_dir
+    def __init__(self, out_dir: str, shards: List[List[Entry]], metadata: Dict[str, str],
+                 config_text: Optional[str] = None, *, overwrite: bool = False,
+                 fn: str = "fastinit.checkpoint") -> None:
         n = len(shards)
         self.names = [f"model-{k + 1:05d}-of-{n:05d}.safetensors" for k in range(n)]
         self.shards = shards
         self.metadata = metadata
+        self.config_text = config_text
         self.total = sum(e.nbytes for shard in shards for e in shard)
-        self._temps: List[str] = []
+        self.heads = [header_bytes(shard, metadata) for shard in shards]
+        writes = self.names + [INDEX] + ([CONFIG] if config_text is not None else [])
+        need = self.total + sum(len(h) for h, _ in self.heads) + (64 << 10)  # + index
+        self.stage = StagedDirectory(out_dir, writes, need, overwrite, fn)
         self._fds: List[int] = []
         self._where: Dict[str, Tuple[int, int]] = {}  # name -> (fd, file offset of its data)
 
     def __enter__(self) -> "ShardedWriter":
-        os.makedirs(self.out, exist_ok=True)
-        for name, shard in zip(self.names, self.shards):
-            tmp = os.path.join(self.out, "." + name + ".partial")
-            self._temps.append(tmp)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            self._fds.append(fd)
-            head, starts = header_bytes(shard, self.metadata)
-            os.ftruncate(fd, len(head) + sum(e.nbytes for e in shard))
-            self._write_at(fd, head, 0)
-            for e in shard:
-                self._where[e.name] = (fd, len(head) + starts[e.name])
+        self.stage.__enter__()
+        try:
+            for name, shard, (head, starts) in zip(self.names, self.shards, self.heads):
+                fd = os.open(os.path.join(self.stage.path, name),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                self._fds.append(fd)
+                os.ftruncate(fd, len(head) + sum(e.nbytes for e in shard))
+                self._write_at(fd, head, 0)
+                for e in shard:
+                    self._where[e.name] = (fd, len(head) + starts[e.name])
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def write(self, name: str, data: Any, offset: int = 0) -> None:
@@ -204,29 +210,18 @@ class ShardedWriter:
             n = _pwrite(fd, mv, offset)
             mv, offset = mv[n:], offset + n
 
-    def commit(self, config_text: Optional[str] = None) -> Dict[str, Any]:
-        """Make the checkpoint complete; returns the index dict. An earlier checkpoint in the
-        same directory is replaced: its index goes first (so no moment has an index over a mix
-        of old and new shards), its shards that this one does not overwrite go last."""
+    def commit(self) -> Dict[str, Any]:
+        """Make the checkpoint complete and swap it in as ``out_dir``; returns the index."""
         for fd in self._fds:
-            os.fsync(fd)
+            _fsync(fd)
         self._close()
-        index_path = os.path.join(self.out, "model.safetensors.index.json")
-        if os.path.exists(index_path):
-            os.unlink(index_path)
-        for tmp, name in zip(self._temps, self.names):
-            os.replace(tmp, os.path.join(self.out, name))
-        self._temps.clear()
         index = {"metadata": {"total_size": self.total},
                  "weight_map": {e.name: self.names[k] for k, shard in enumerate(self.shards)
                                 for e in shard}}
-        if config_text is not None:
-            atomic_text(os.path.join(self.out, "config.json"), config_text)
-        atomic_text(index_path, json.dumps(index, indent=2) + "\n")
-        for name in os.listdir(self.out):  # shards of an earlier checkpoint, named as ours
-            if _SHARD_NAME.fullmatch(name) and name not in self.names:
-                os.unlink(os.path.join(self.out, name))
-        _fsync_dir(self.out)
+        if self.config_text is not None:
+            _write_synced(os.path.join(self.stage.path, CONFIG), self.config_text)
+        _write_synced(os.path.join(self.stage.path, INDEX), json.dumps(index, indent=2) + "\n")
+        self.stage.commit()
         return index
 
     def _close(self) -> None:
@@ -239,22 +234,4 @@ class ShardedWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self._close()
-        for tmp in self._temps:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        self._temps.clear()
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        self.stage.__exit__()

@@ -11,10 +11,9 @@ Streaming: each file's header (8-byte little-endian length + JSON, padded with s
 multiple of 8) is written first; then every tensor is generated in row blocks of about
 ``chunk_bytes`` (``global_shape``/``global_offset`` fills) by a pool of ``workers`` threads,
 each writing its block with ``pwrite`` as soon as it is made (fastinit and pwrite release the
-GIL, so generation overlaps writing). Memory: one chunk buffer per worker. Files are written
-under ``.NAME.partial`` names, fsynced, and renamed only when every shard is complete; the
-index (written last, atomically) marks a complete checkpoint. An exception or Ctrl-C removes
-the partial files.
+GIL, so generation overlaps writing). Memory: one chunk buffer per worker. The config is
+checked first (:mod:`._llama_config`); the files are written in a staging directory that is
+swapped in whole (:mod:`._staged_dir`), so ``out_dir`` is always the old or the new checkpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 from ._safetensors_out import (Entry, Progress, ShardedWriter, check_count, check_sample,
                                parse_size, plan_shards, raw_bytes)
 from ._llama_config import check_llama_config
+from ._safetensors_read import read_header
 from .streams import _resolving, stream_of
 
 # model types whose parameters are LlamaForCausalLM's, names and inits (checked against
@@ -144,7 +144,7 @@ def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, An
 def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bfloat16",
                seed: int = 0, max_shard_size: Union[int, str] = "5GB", *,
                chunk_bytes: int = 64 << 20, workers: int = 4,
-               progress: Optional[bool] = None) -> Dict[str, Any]:
+               progress: Optional[bool] = None, overwrite: bool = False) -> Dict[str, Any]:
     """Write a LlamaForCausalLM checkpoint of ``config`` (a dict, a config.json path or a
     directory holding one) to ``out_dir``; returns the index dict. See the module docstring.
     ``config`` may also be a ``torch.nn.Module`` built on the meta device: then
@@ -158,7 +158,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
 
         return checkpoint_module(config, out_dir, dtype=dtype, seed=seed,
                                  max_shard_size=max_shard_size, workers=workers,
-                                 progress=progress)
+                                 progress=progress, overwrite=overwrite)
     if dtype not in _DTYPES:
         raise ValueError(f"fastinit.checkpoint: dtype must be one of {sorted(_DTYPES)}, "
                          f"got {dtype!r}")
@@ -198,7 +198,8 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
         writer.write(spec.name, raw_bytes(t), r0 * _row_bytes(spec, dtype))
         bar.add(t.numel() * itemsize)
 
-    with ShardedWriter(out, shards, meta) as writer:
+    with ShardedWriter(out, shards, meta, json.dumps(cfg, indent=2) + "\n",
+                       overwrite=overwrite) as writer:
         bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
                        "fastinit ")
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -213,20 +214,13 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
                 for f in futures:
                     f.cancel()
                 raise
-        index = writer.commit(json.dumps(cfg, indent=2) + "\n")
+        index = writer.commit()
         bar.close()
         return index
 
 
 def _row_bytes(spec: Spec, dtype: str) -> int:
     return (math.prod(spec.shape[1:]) if len(spec.shape) > 1 else 1) * _DTYPES[dtype][1]
-
-
-def read_header(path: str) -> Tuple[Dict[str, Any], int]:
-    """(header dict, start of the data section) of a safetensors file."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n)), 8 + n
 
 
 def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,

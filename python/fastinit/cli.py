@@ -24,6 +24,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     c.add_argument("--chunk-mb", type=int, default=64,
                    help="rows generated per step, in MiB; memory is about one chunk per worker "
                         "(default: 64)")
+    c.add_argument("--overwrite", action="store_true",
+                   help="write into a directory that holds files other than a fastinit "
+                        "checkpoint (they are kept)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     v = sub.add_parser("verify", help="recompute a checkpoint's tensors and compare")
     v.add_argument("dir", help="a directory written by 'fastinit checkpoint', or by "
@@ -42,6 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ._units import human_bytes  # noqa: PLC0415
     from .checkpoints import checkpoint, verify  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -50,12 +54,13 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--chunk-mb must be >= 1, got {args.chunk_mb}")
         index = checkpoint(args.config, args.out, dtype=args.dtype, seed=args.seed,
                            max_shard_size=args.max_shard_size, workers=args.workers,
-                           chunk_bytes=args.chunk_mb << 20, progress=not args.quiet)
+                           chunk_bytes=args.chunk_mb << 20, progress=not args.quiet,
+                           overwrite=args.overwrite)
         size = index["metadata"]["total_size"]
         dt = time.perf_counter() - t0
-        print(f"wrote {_bytes(size)}, {len(index['weight_map'])} tensors, "
+        print(f"wrote {human_bytes(size)}, {len(index['weight_map'])} tensors, "
               f"{len(set(index['weight_map'].values()))} shard(s) to {args.out} in {dt:.1f} s "
-              f"({_bytes(size / dt)}/s)")
+              f"({human_bytes(size / dt)}/s)")
         return 0
     bad = verify(args.dir, seed=args.seed, sample=args.sample, progress=not args.quiet)
     for line in bad[:50]:
@@ -63,14 +68,6 @@ def _run(args: argparse.Namespace) -> int:
     print(f"verify: {'OK' if not bad else f'{len(bad)} mismatch(es)'} "
           f"({time.perf_counter() - t0:.1f} s)")
     return 1 if bad else 0
-
-def _bytes(n: float) -> str:
-    """1.23 GB, 45.6 MB, 7.8 kB: three significant figures for any checkpoint size."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,7 +35,8 @@ def _dtype_name(dtype: Any) -> str:
 def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any = None,
                       seed: int = 0, max_shard_size: Union[int, str] = "5GB", *,
                       group_bytes: int = 256 << 20, workers: int = 2,
-                      progress: Optional[bool] = None) -> Dict[str, Any]:
+                      progress: Optional[bool] = None, overwrite: bool = False
+                      ) -> Dict[str, Any]:
     """Write ``model`` (built under ``torch.device("meta")``; left untouched) as sharded
     safetensors in ``out_dir``, its floating tensors in ``dtype`` (default: as they are), with
     the values ``init_module(eager model, seed)`` gives. Returns the index dict. With a
@@ -50,12 +51,13 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
     entries = [Entry(k, tuple(named[k].shape), _dtype_name(named[k].dtype)) for k in keep]
     meta = {"format": "pt", "fastinit_seed": str(seed), "fastinit_source": type(model).__name__}
     with ShardedWriter(os.fspath(out_dir), plan_shards(entries, parse_size(max_shard_size)),
-                       meta) as writer, ThreadPoolExecutor(max_workers=workers) as pool:
+                       meta, _config_text(model, dtype), overwrite=overwrite) as writer, \
+            ThreadPoolExecutor(max_workers=workers) as pool:
         bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
                        "fastinit ")
         run_groups(work, named, keep, seed, group_bytes, pool,
                    lambda k, t: _write(writer, bar, k, t), "fastinit.checkpoint")
-        index = writer.commit(_config_text(model, dtype))
+        index = writer.commit()
         bar.close()
         return index
 
@@ -70,7 +72,7 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     ``missing`` / ``unexpected`` / shape or dtype), empty when the checkpoint is exactly what
     the model and seed give."""
     from ._seeds import check_seed  # noqa: PLC0415
-    from .checkpoints import read_header  # noqa: PLC0415
+    from ._safetensors_read import read_header  # noqa: PLC0415
 
     fn = "fastinit.verify_module"
     check_sample(sample, fn)

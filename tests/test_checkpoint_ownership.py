@@ -1,0 +1,154 @@
+"""out_dir ownership, the one-writer lock, free space, and what an interrupted write left."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import fastinit  # noqa: E402
+from fastinit import _staged_dir as staged  # noqa: E402
+from fastinit._out_dir import DirLock  # noqa: E402
+from fastinit.cli import main  # noqa: E402
+
+CONFIG = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+          "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120}
+SHARD = "model-00001-of-00001.safetensors"
+
+
+def cli(tmp_path, out, *extra):
+    cfg = tmp_path / "in.json"
+    cfg.write_text(json.dumps(CONFIG))
+    return main(["checkpoint", str(cfg), "--out", str(out), "--quiet", *extra])
+
+
+def test_user_files_named_like_shards_are_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / SHARD).write_text("my data")
+    (out / "config.json").write_text("my config")
+    assert cli(tmp_path, out) == 2
+    assert "holds no checkpoint fastinit wrote" in capsys.readouterr().err
+    assert cli(tmp_path, out, "--overwrite") == 2  # even then: they would be replaced
+    assert "config.json, model-00001-of-00001.safetensors, which fastinit did not write" in \
+        capsys.readouterr().err
+    assert (out / SHARD).read_text() == "my data"
+    assert (out / "config.json").read_text() == "my config"
+    assert sorted(os.listdir(tmp_path)) == ["in.json", "mine"]  # no staging, no lock left
+
+
+def test_overwrite_writes_beside_user_files_and_keeps_them(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "model-00007-of-00009.safetensors").write_text("not a shard of ours")
+    assert cli(tmp_path, out) == 2
+    assert "pass overwrite=True (CLI: --overwrite)" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="holds no checkpoint fastinit wrote"):
+        fastinit.checkpoint(CONFIG, out, progress=False)
+    assert cli(tmp_path, out, "--overwrite") == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert fastinit.verify(out) == []
+    # now it is a fastinit checkpoint (with the user's files): no overwrite needed to replace it
+    fastinit.checkpoint(CONFIG, out, seed=4, max_shard_size="40KB", progress=False)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "model-00007-of-00009.safetensors").read_text() == "not a shard of ours"
+    assert fastinit.verify(out) == [] and not (out / SHARD).exists()
+
+
+def test_module_path_has_the_same_rules(tmp_path):
+    with torch.device("meta"):
+        model = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds no checkpoint fastinit wrote"):
+        fastinit.checkpoint_module(model, tmp_path, progress=False)
+    fastinit.checkpoint_module(model, tmp_path, progress=False, overwrite=True)
+    assert fastinit.verify_module(model, tmp_path) == []
+    with DirLock(str(tmp_path), "test"):
+        with pytest.raises(ValueError, match="another fastinit writer is writing"):
+            fastinit.checkpoint(model, tmp_path, progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_file_or_a_subdirectory_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="exists and is not a directory"):
+        fastinit.checkpoint(CONFIG, tmp_path / "file", progress=False)
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    with pytest.raises(ValueError, match="holds the directories sub"):
+        fastinit.checkpoint(CONFIG, tmp_path / "d", progress=False, overwrite=True)
+
+
+def test_second_writer_fails_at_once(tmp_path, capsys):
+    out = tmp_path / "out"
+    with DirLock(os.fspath(out), "test"):
+        t0 = time.perf_counter()
+        assert cli(tmp_path, out) == 2
+        assert time.perf_counter() - t0 < 5
+    err = capsys.readouterr().err
+    assert "another fastinit writer is writing" in err and ".out.fastinit-lock" in err
+    assert not out.exists()
+    assert cli(tmp_path, out) == 0  # the lock went with its holder
+
+
+SLOW_WRITER = r"""
+import sys, time
+import fastinit
+from fastinit import _safetensors_out as w
+real = w._pwrite
+def slow(fd, data, off):  # the first write says so, then waits: the writer holds the lock
+    if not getattr(slow, "said", False):
+        slow.said = True
+        print("writing", flush=True)
+        time.sleep(3)
+    return real(fd, data, off)
+w._pwrite = slow
+sys.exit(fastinit.cli.main(sys.argv[1:]))
+"""
+
+
+def test_two_concurrent_processes(tmp_path):
+    """A second writer started while the first is writing fails at once with a clear message;
+    the first completes, and the directory is its checkpoint."""
+    cfg = tmp_path / "in.json"
+    cfg.write_text(json.dumps(CONFIG))
+    out = tmp_path / "out"
+    args = ["checkpoint", str(cfg), "--out", str(out), "--quiet"]
+    first = subprocess.Popen([sys.executable, "-c", "import fastinit.cli\n" + SLOW_WRITER,
+                              *args, "--seed", "1"], stdout=subprocess.PIPE, text=True)
+    assert first.stdout.readline() == "writing\n"
+    second = subprocess.run([sys.executable, "-m", "fastinit.cli", *args, "--seed", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert first.poll() is None, "the second writer did not fail at once"
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert "another fastinit writer is writing" in second.stderr
+    out_text, _ = first.communicate(timeout=60)
+    assert first.returncode == 0 and "wrote" in out_text
+    assert fastinit.verify(out, seed=1) == []
+    assert sorted(os.listdir(tmp_path)) == ["in.json", "out"]
+
+
+def test_free_space_is_checked_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(staged, "_free_bytes", lambda path: 1000)
+    with pytest.raises(OSError, match=r"the checkpoint needs 2\d\d kB and .* has 1 kB free"):
+        fastinit.checkpoint(CONFIG, tmp_path / "out", progress=False)
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_leftover_staging_is_cleaned_or_named(tmp_path):
+    out = tmp_path / "out"
+    fastinit.checkpoint(CONFIG, out, seed=1, progress=False)
+    stage = tmp_path / ".out.fastinit-staging"
+    stage.mkdir()
+    (stage / SHARD).write_bytes(b"half a shard")  # what a SIGKILL in the data phase leaves
+    fastinit.checkpoint(CONFIG, out, seed=2, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+    stage.mkdir()
+    (stage / "someone-elses.txt").write_text("x")
+    with pytest.raises(ValueError, match="left by an interrupted write, holds files fastinit "
+                                         "did not write \\(someone-elses.txt\\)"):
+        fastinit.checkpoint(CONFIG, out, seed=3, progress=False)
+    assert fastinit.verify(out, seed=2) == []
