@@ -186,7 +186,8 @@ def test_verify_module(tmp_path):
         other.extra = nn.Linear(2, 2)
     problems = fastinit.verify_module(other, tmp_path)
     assert "extra.weight: missing" in problems
-    assert any(p.startswith("conv.weight: BF16 [8, 16, 3] in the file") for p in problems)
+    assert any(p.endswith("conv.weight is BF16 [8, 16, 3], the model has BF16 [8, 16, 5]")
+               for p in problems)
 
 
 def _both_paths(tmp_path, config, model_type, model_cls, config_cls):

@@ -29,6 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ._safetensors_out import (Entry, Progress, ShardedWriter, check_count, check_sample,
                                parse_size, plan_shards, raw_bytes)
+from ._checkpoint_audit import audit, expected_problems
 from ._llama_config import check_llama_config
 from ._safetensors_read import read_header
 from .streams import _resolving, stream_of
@@ -226,8 +227,11 @@ def _row_bytes(spec: Spec, dtype: str) -> int:
 def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
            sample: Optional[int] = None, *, chunk_bytes: int = 64 << 20,
            progress: bool = False) -> List[str]:
-    """Recompute a checkpoint's tensors (all row blocks, or ``sample`` random ones) and compare
-    bytes. Returns the mismatches (``name rows r0:r1``), empty when all agree.
+    """Check a checkpoint's structure (:mod:`._checkpoint_audit`: index, headers, file sizes,
+    metadata, and dtypes and shapes against the model config.json implies), then recompute its
+    tensors (all row blocks, or ``sample`` random ones) and compare bytes. Returns the problems
+    (each naming the file, or ``name rows r0:r1`` for values), empty when all agree; raises
+    ValueError for input it cannot read (no config or index, a header that does not parse).
 
     Llama and Mistral are recomputed from config.json alone. Other transformers models
     (written by :func:`checkpoint_module`) are rebuilt on meta from config.json's
@@ -240,42 +244,37 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
         from .module_checkpoint import verify_transformers  # noqa: PLC0415
 
         return verify_transformers(out, cfg, seed=seed, sample=sample)
-    with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
-        index = json.load(f)
+    checked = audit(out, seed)
+    bad = list(checked.problems)
+    dtype = checked.metadata.get("fastinit_dtype") or cfg.get("torch_dtype", "bfloat16")
+    if dtype not in _DTYPES:
+        raise ValueError(f"fastinit.verify: the files' dtype {dtype!r} is not one of "
+                         f"{sorted(_DTYPES)}")
+    if cfg.get("torch_dtype", dtype) != dtype:
+        bad.append(f"config.json: torch_dtype {cfg['torch_dtype']!r}, the files hold {dtype}")
+    check_llama_config(cfg, dtype, "fastinit.verify")
     specs = {s.name: s for s in llama_specs(cfg)}
-    bad: List[str] = []
-    work = []
-    for fname in sorted(set(index["weight_map"].values())):
-        path = os.path.join(out, fname)
-        head, start = read_header(path)
-        md = head.get("__metadata__", {})
-        dtype = md.get("fastinit_dtype") or cfg.get("torch_dtype", "bfloat16")
-        s_seed = int(md.get("fastinit_seed", 0)) if seed is None else seed
-        itemsize = _DTYPES[dtype][1]
-        for name, entry in head.items():
-            if name == "__metadata__":
-                continue
-            spec = specs.get(name)
-            if spec is None or list(spec.shape) != entry["shape"]:
-                bad.append(f"{name}: not in the config's model")
-                continue
-            for r0, r1 in _blocks(spec, itemsize, chunk_bytes):
-                work.append((path, start + entry["data_offsets"][0], spec, r0, r1, dtype, s_seed))
-    if set(specs) - set(index["weight_map"]):
-        bad.extend(f"{n}: missing" for n in sorted(set(specs) - set(index["weight_map"])))
+    want = {n: (_DTYPES[dtype][0], sp.shape) for n, sp in specs.items()}
+    mismatched = expected_problems(checked.tensors, want)
+    bad += mismatched
+    seed = checked.seed
+    if seed is None:
+        return bad  # the audit said why: nothing to recompute with
+    itemsize = _DTYPES[dtype][1]
+    work = [(st.path, st.offset, specs[n], r0, r1) for n, st in checked.tensors.items()
+            if n in specs and not any(f" {n} is " in p for p in mismatched)
+            for r0, r1 in _blocks(specs[n], itemsize, chunk_bytes)]
     if sample is not None and sample < len(work):
         work = random.Random(0).sample(work, sample)
-    bar = Progress(sum((w[4] - w[3]) * _row_bytes(w[2], w[5]) for w in work), progress, "verify ")
-    for path, base, spec, r0, r1, dtype, s_seed in work:
-        t = make_block(spec, r0, r1, dtype, s_seed)
-        want = raw_bytes(t).tobytes()
-        row = _row_bytes(spec, dtype)
+    bar = Progress(sum((w[4] - w[3]) * _row_bytes(w[2], dtype) for w in work), progress, "verify ")
+    for path, base, spec, r0, r1 in work:
+        want_bytes = raw_bytes(make_block(spec, r0, r1, dtype, seed)).tobytes()
         with open(path, "rb") as f:
-            f.seek(base + r0 * row)
-            got = f.read(len(want))
-        if got != want:
+            f.seek(base + r0 * _row_bytes(spec, dtype))
+            got = f.read(len(want_bytes))
+        if got != want_bytes:
             bad.append(f"{spec.name} rows {r0}:{r1}")
-        bar.add(len(want))
+        bar.add(len(want_bytes))
     bar.close()
     return bad
 

@@ -21,6 +21,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ._checkpoint_audit import audit, expected_problems
 from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, check_count,
                                check_sample, parse_size, plan_shards, raw_bytes)
 from ._module_groups import run_groups
@@ -71,51 +72,31 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     ``seed=None``: the seed stored in the files. Returns the problems (``name: differs`` /
     ``missing`` / ``unexpected`` / shape or dtype), empty when the checkpoint is exactly what
     the model and seed give."""
-    from ._seeds import check_seed  # noqa: PLC0415
-    from ._safetensors_read import read_header  # noqa: PLC0415
-
     fn = "fastinit.verify_module"
     check_sample(sample, fn)
     check_count(group_bytes, "group_bytes", fn)
     check_count(workers, "workers", fn)
-    out = os.fspath(out_dir)
-    with open(os.path.join(out, "model.safetensors.index.json"), encoding="utf-8") as f:
-        files = sorted(set(json.load(f)["weight_map"].values()))
-    stored: Dict[str, Tuple[str, int, Dict[str, Any]]] = {}  # name -> (path, offset, entry)
-    seeds = set()
-    for fname in files:
-        path = os.path.join(out, fname)
-        head, start = read_header(path)
-        seeds.add(head.get("__metadata__", {}).get("fastinit_seed"))
-        for k, e in head.items():
-            if k != "__metadata__":
-                stored[k] = (path, start + e["data_offsets"][0], e)
+    checked = audit(os.fspath(out_dir), seed)
+    bad = list(checked.problems)
+    stored = checked.tensors
+    seed = checked.seed
     if seed is None:
-        if len(seeds) != 1 or None in seeds:
-            raise ValueError(f"{fn}: the files hold no single fastinit_seed; pass seed=")
-        seed = int(seeds.pop())
-    seed = check_seed(seed, "verify_module")
-    codes = {e["dtype"] for _, _, e in stored.values()} & {"F64", "F32", "BF16", "F16"}
+        raise ValueError(f"{fn}: the files hold no valid fastinit_seed; pass seed=")
+    codes = {t.dtype for t in stored.values()} & {"F64", "F32", "BF16", "F16"}
     by_code = {v[0]: k for k, v in DTYPE_CODES.items()}
     dtype = by_code[codes.pop()] if len(codes) == 1 else None
     work = _meta_copy(model, dtype, fn)
     named, keep = _kept(work)
-    bad = [f"{k}: unexpected" for k in stored if k not in named] + \
-          [f"{k}: missing" for k in keep if k not in stored]
-    for k in keep:
-        if k in stored:
-            e = stored[k][2]
-            want = (DTYPE_CODES[_dtype_name(named[k].dtype)][0], list(named[k].shape))
-            if (e["dtype"], e["shape"]) != want:
-                bad.append(f"{k}: {e['dtype']} {e['shape']} in the file, {want[0]} {want[1]} "
-                           f"in the model")
-    check = [k for k in keep if k in stored and not any(b.startswith(k + ":") for b in bad)]
+    shape_bad = expected_problems(stored, {k: (DTYPE_CODES[_dtype_name(named[k].dtype)][0],
+                                               tuple(named[k].shape)) for k in keep})
+    bad += shape_bad
+    check = [k for k in keep if k in stored and not any(f" {k} is " in b for b in shape_bad)]
     if sample is not None and sample < len(check):
         chosen = set(random.Random(0).sample(check, sample))
         check = [k for k in check if k in chosen]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         run_groups(work, named, check, seed, group_bytes, pool,
-                   lambda k, t: _compare(stored[k][0], stored[k][1], k, t, bad), fn)
+                   lambda k, t: _compare(stored[k].path, stored[k].offset, k, t, bad), fn)
     return sorted(bad)  # the writer threads finish in any order
 
 
