@@ -22,6 +22,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._out_dir import CONFIG, INDEX
 from ._staged_dir import StagedDirectory
+from ._units import human_bytes
 
 _pwrite = os.pwrite  # module attributes: tests inject failures here
 _fsync = os.fsync
@@ -145,8 +146,8 @@ class Progress:
         frac = self.done / self.total if self.total else 1.0
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-        sys.stderr.write(f"\r{self.label}[{bar}] {self.done / 1e9:6.2f}/{self.total / 1e9:.2f} GB"
-                         f" {rate / 1e9:5.2f} GB/s ETA {eta:5.0f}s ")
+        sys.stderr.write(f"\r{self.label}[{bar}] {human_bytes(self.done)} / "
+                         f"{human_bytes(self.total)}, {human_bytes(rate)}/s, ETA {eta:.0f} s  ")
         sys.stderr.flush()
 
     def close(self) -> None:

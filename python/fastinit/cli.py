@@ -27,7 +27,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     c.add_argument("--overwrite", action="store_true",
                    help="write into a directory that holds files other than a fastinit "
                         "checkpoint (they are kept)")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    _progress_flags(c)
     v = sub.add_parser("verify", help="recompute a checkpoint's tensors and compare")
     v.add_argument("dir", help="a directory written by 'fastinit checkpoint', or by "
                               "fastinit.checkpoint(meta_model) for a transformers model")
@@ -35,13 +35,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     v.add_argument("--sample", type=int, default=None,
                    help="check N random row blocks (N whole tensors for a model other than "
                         "Llama/Mistral)")
-    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    _progress_flags(v)
     args = parser.parse_args(argv)
+    args.show = args.progress or (not args.quiet and sys.stderr.isatty())
     try:
         return _run(args)
     except (ValueError, TypeError, OSError) as e:  # bad input, missing file, full disk
         print(f"fastinit {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the writer has removed its staging directory by now
+        where = f"; {args.out} is as it was" if args.command == "checkpoint" else ""
+        print(f"{chr(10) if args.show else ''}fastinit {args.command}: interrupted{where}",
+              file=sys.stderr)
+        return 130
+
+
+def _progress_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", action="store_true",
+                   help="show progress even when stderr is not a terminal")
+    g.add_argument("--quiet", action="store_true", help="no progress (default when stderr "
+                                                        "is not a terminal)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -54,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--chunk-mb must be >= 1, got {args.chunk_mb}")
         index = checkpoint(args.config, args.out, dtype=args.dtype, seed=args.seed,
                            max_shard_size=args.max_shard_size, workers=args.workers,
-                           chunk_bytes=args.chunk_mb << 20, progress=not args.quiet,
+                           chunk_bytes=args.chunk_mb << 20, progress=args.show,
                            overwrite=args.overwrite)
         size = index["metadata"]["total_size"]
         dt = time.perf_counter() - t0
@@ -62,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
               f"{len(set(index['weight_map'].values()))} shard(s) to {args.out} in {dt:.1f} s "
               f"({human_bytes(size / dt)}/s)")
         return 0
-    bad = verify(args.dir, seed=args.seed, sample=args.sample, progress=not args.quiet)
+    bad = verify(args.dir, seed=args.seed, sample=args.sample, progress=args.show)
     for line in bad[:50]:
         print(f"MISMATCH {line}")
     print(f"verify: {'OK' if not bad else f'{len(bad)} mismatch(es)'} "
