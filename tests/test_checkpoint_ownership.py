@@ -94,20 +94,7 @@ def test_second_writer_fails_at_once(tmp_path, capsys):
     assert cli(tmp_path, out) == 0  # the lock went with its holder
 
 
-SLOW_WRITER = r"""
-import sys, time
-import fastinit
-from fastinit import _safetensors_out as w
-real = w._pwrite
-def slow(fd, data, off):  # the first write says so, then waits: the writer holds the lock
-    if not getattr(slow, "said", False):
-        slow.said = True
-        print("writing", flush=True)
-        time.sleep(3)
-    return real(fd, data, off)
-w._pwrite = slow
-sys.exit(fastinit.cli.main(sys.argv[1:]))
-"""
+SLOW_WRITER = os.path.join(os.path.dirname(__file__), "slow_writer.py")
 
 
 def test_two_concurrent_processes(tmp_path):
@@ -117,8 +104,8 @@ def test_two_concurrent_processes(tmp_path):
     cfg.write_text(json.dumps(CONFIG))
     out = tmp_path / "out"
     args = ["checkpoint", str(cfg), "--out", str(out), "--quiet"]
-    first = subprocess.Popen([sys.executable, "-c", "import fastinit.cli\n" + SLOW_WRITER,
-                              *args, "--seed", "1"], stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen([sys.executable, SLOW_WRITER, "3", "0", *args, "--seed", "1"],
+                             stdout=subprocess.PIPE, text=True)
     assert first.stdout.readline() == "writing\n"
     second = subprocess.run([sys.executable, "-m", "fastinit.cli", *args, "--seed", "2"],
                             capture_output=True, text=True, timeout=60)

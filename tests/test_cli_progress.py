@@ -35,20 +35,7 @@ def test_units_fit():
         "512 B", "2.05 kB", "3.5 MB", "1.07 GB", "2 TB"]
 
 
-SLOW = r"""
-import sys, time
-import fastinit.cli
-from fastinit import _safetensors_out as w
-real = w._pwrite
-def slow(fd, data, off):
-    if not getattr(slow, "said", False):
-        slow.said = True
-        print("writing", flush=True)
-    time.sleep(0.5)
-    return real(fd, data, off)
-w._pwrite = slow
-sys.exit(fastinit.cli.main(sys.argv[1:]))
-"""
+SLOW = os.path.join(os.path.dirname(__file__), "slow_writer.py")
 
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
@@ -57,8 +44,8 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "out"
     fastinit.checkpoint(CONFIG, out, seed=1, progress=False)
     before = {n: (out / n).read_bytes() for n in os.listdir(out)}
-    p = subprocess.Popen([sys.executable, "-c", SLOW, "checkpoint", str(cfg), "--out", str(out),
-                          "--seed", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.Popen([sys.executable, SLOW, "0", "0.5", "checkpoint", str(cfg), "--out",
+                          str(out), "--seed", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     assert p.stdout.readline() == "writing\n"
     p.send_signal(signal.SIGINT)
