@@ -21,19 +21,50 @@ int elem_size(DType d) {
   }
 }
 
-// Memory must not overlap: sorted by |stride|, each dim must step past everything the smaller
-// ones span. Rejects expand()ed tensors (stride 0) and other self-overlapping views.
-void check_no_overlap(const Plan& p, const char* fn) {
+}  // namespace
+
+// Sorted by |stride|, each dim must step past everything the smaller ones span (plus one
+// element): then no two elements share a byte. Where that quick test fails, a zero stride over
+// two or more elements is an overlap; otherwise (interleaved layouts as_strided can make, e.g.
+// strides (2, 3) over (3, 2)) every element's offset is listed and compared, up to 2^22
+// elements; a larger layout the quick test cannot clear counts as overlapping.
+bool memory_overlaps(int ndim, const int64_t* shape, const int64_t* strides, int64_t itemsize) {
   std::vector<std::pair<uint64_t, int64_t>> dims;  // (|stride|, size)
-  for (int k = 0; k < p.ndim; ++k) dims.emplace_back(uint64_t(std::llabs(p.mstride[k])), p.shape[k]);
-  std::sort(dims.begin(), dims.end());
-  uint64_t span = 0;
-  for (auto [stride, size] : dims) {
-    if (stride <= span)
-      throw ValueError(tagged(fn, "the target's memory overlaps itself (e.g. an expand()ed or "
-                                  "broadcast view); fill a contiguous tensor instead"));
-    span += stride * uint64_t(size - 1);
+  int64_t numel = 1;
+  for (int k = 0; k < ndim; ++k) {
+    if (shape[k] == 0) return false;
+    numel *= shape[k];
+    if (shape[k] > 1) dims.emplace_back(uint64_t(std::llabs(strides[k])), shape[k]);
   }
+  std::sort(dims.begin(), dims.end());
+  uint64_t span = uint64_t(itemsize);  // bytes the dims so far reach, from the lowest
+  bool clear = true;
+  for (auto [stride, size] : dims) {
+    if (stride < span) clear = false;
+    span = std::max(span, stride * uint64_t(size - 1) + span);
+  }
+  if (clear) return false;
+  for (auto [stride, size] : dims)
+    if (stride == 0) return true;
+  if (numel > (int64_t(1) << 22)) return true;
+  std::vector<int64_t> offsets{0};
+  for (auto [stride, size] : dims) {
+    const size_t n = offsets.size();
+    for (int64_t i = 1; i < size; ++i)
+      for (size_t j = 0; j < n; ++j) offsets.push_back(offsets[j] + int64_t(stride) * i);
+  }
+  std::sort(offsets.begin(), offsets.end());
+  for (size_t i = 1; i < offsets.size(); ++i)
+    if (offsets[i] - offsets[i - 1] < itemsize) return true;
+  return false;
+}
+
+namespace {
+
+void check_no_overlap(const Plan& p, const char* fn) {
+  if (memory_overlaps(p.ndim, p.shape, p.mstride, 1))
+    throw ValueError(tagged(fn, "the target's memory overlaps itself (e.g. an expand()ed or "
+                                "broadcast view); fill a contiguous tensor instead"));
 }
 
 // Logical (global, row-major) strides and the base index of the block this tensor is.

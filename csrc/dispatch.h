@@ -34,6 +34,10 @@ struct GridEmulation {
 };
 void fill_grid_emulated(const TensorView& view, const FillRequest& req, GridEmulation& em);
 
+// True when two elements of the layout share a byte (strides and itemsize in one unit, bytes
+// or elements); exact up to 2^22 elements, conservative (true) past that where in doubt.
+bool memory_overlaps(int ndim, const int64_t* shape, const int64_t* strides, int64_t itemsize);
+
 // Backends (cpu/, cuda/): each fills a validated, planned job.
 namespace cpu {
 void fill(const FillJob& job);

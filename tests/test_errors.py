@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit import _targets
+from fastinit import _reference, _targets
 
 NOT_AN_ARRAY = "expected a torch.Tensor or numpy.ndarray"
 SEED_RANGE = r"seed must be in \[-2\*\*63, 2\*\*64\)"
@@ -921,3 +921,66 @@ def test_set_num_threads_has_a_ceiling(n):
     assert fastinit.get_num_threads() == before
     fastinit.set_num_threads(fastinit._core.max_threads())  # the ceiling itself is fine
     fastinit.set_num_threads(before)
+
+
+# --- issue 13 items 7 and 8: overlapping views everywhere, errors naming the called function ---
+
+def _overlapping_view(kind):
+    torch = pytest.importorskip("torch")
+    if kind == "conv":
+        return torch.zeros(3).as_strided((3, 3, 3), (1, 0, 0))
+    return torch.zeros(4).as_strided((4, 4), (1, 0))
+
+
+@pytest.mark.parametrize("name, kind, kwargs", [
+    ("eye_", "matrix", {}), ("dirac_", "conv", {}), ("orthogonal_", "matrix", {}),
+    ("sparse_", "matrix", {"sparsity": 0.5}), ("delta_orthogonal_", "conv", {}),
+    ("xavier_uniform_", "matrix", {}), ("kaiming_normal_", "matrix", {}),
+])
+def test_structured_inits_refuse_overlapping_views(name, kind, kwargs):
+    """eye_, dirac_ and orthogonal_ wrote through expand()ed / as_strided views and gave no
+    identity and no orthogonal matrix; every init now refuses them under its own name."""
+    t = _overlapping_view(kind)
+    fn = getattr(fastinit.nn_init, name, None) or getattr(fastinit, name)
+    assert_rejected(t, ValueError, message(name, "memory overlaps itself"), lambda: fn(t, **kwargs))
+
+
+def test_interleaved_views_that_do_not_overlap_are_filled():
+    """Strides (2, 3) over shape (3, 2) never share an element, though sorted strides do not
+    show it at a glance: the exact test fills it, as the reference says."""
+    base = np.full(16, np.nan, np.float32)
+    view = np.lib.stride_tricks.as_strided(base, (3, 2), (8, 12))
+    fastinit.uniform_(view, seed=3)
+    assert np.isfinite(view).all()
+    expected = _reference.fill_like("uniform", "float32", (0.0, 1.0), 3, 0, (3, 2))
+    assert np.array_equal(view, expected)
+    assert fastinit._core.memory_overlaps([3, 2], [2, 3], 1) is False
+    assert fastinit._core.memory_overlaps([3, 2], [2, 2], 1) is True
+
+
+@pytest.mark.parametrize("call, name, exc, problem", [
+    (lambda t: fastinit.nn_init.kaiming_uniform_(t, seed=2**70), "kaiming_uniform_", ValueError,
+     "seed must be in"),
+    (lambda t: fastinit.nn_init.xavier_normal_(t, seed=2**70), "xavier_normal_", ValueError,
+     "seed must be in"),
+    (lambda t: fastinit.orthogonal_(t, seed=2**70), "orthogonal_", ValueError, "seed must be in"),
+    (lambda t: fastinit.delta_orthogonal_(t.reshape(4, 4, 1), seed=2**70), "delta_orthogonal_",
+     ValueError, "seed must be in"),
+    (lambda t: fastinit.uniform_(t, global_shape=20), "uniform_", TypeError,
+     "global_shape must be a sequence of ints"),
+    (lambda t: fastinit.normal_(t, seed=np.float32(1.5)), "normal_", TypeError,
+     "seed must be an int"),
+])
+def test_errors_name_the_function_called(call, name, exc, problem):
+    t = np_target("float32", (4, 4))
+    assert_rejected(t, exc, message(name, problem), lambda: call(t))
+
+
+def test_more_error_names():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=message("uniform_", "seed must be an int, got a")):
+        fastinit.uniform_(torch.empty(3), seed=torch.tensor(1.0))
+    with pytest.raises(ValueError, match=message("stream_of", "name is not valid Unicode")):
+        fastinit.stream_of("\ud800")
+    with pytest.raises(TypeError, match=message("checkpoint", "config must be a dict")):
+        fastinit.checkpoint(None, "/nonexistent/fastinit-out")

@@ -115,6 +115,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &cpu::set_num_threads);
   m.def("get_num_threads", &cpu::get_num_threads);
   m.def("max_threads", &cpu::max_threads);
+  m.def(
+      "memory_overlaps",
+      [](const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, int64_t itemsize) {
+        if (shape.size() != strides.size() || itemsize < 1)
+          throw ValueError("fastinit.memory_overlaps: shape and strides differ in length");
+        return memory_overlaps(int(shape.size()), shape.data(), strides.data(), itemsize);
+      },
+      py::arg("shape"), py::arg("strides"), py::arg("itemsize"));
   m.def("cuda_available", &cuda::available);
 #ifdef FI_WITH_CUDA
   m.attr("built_with_cuda") = true;

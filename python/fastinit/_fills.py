@@ -26,11 +26,18 @@ def _placement(fn: str, t: Any, global_shape: Shape, global_offset: Shape) -> tu
         if global_offset is not None:
             raise ValueError(f"fastinit.{fn}: global_offset needs global_shape")
         return [], []
-    shape = [_dim(fn, "global_shape", d) for d in global_shape]
+    shape = [_dim(fn, "global_shape", d) for d in _dims(fn, "global_shape", global_shape)]
     offset = [0] * len(shape) if global_offset is None else [
-        _dim(fn, "global_offset", d) for d in global_offset
+        _dim(fn, "global_offset", d) for d in _dims(fn, "global_offset", global_offset)
     ]
     return shape, offset
+
+
+def _dims(fn: str, name: str, dims: Any) -> Any:
+    if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+        raise TypeError(f"fastinit.{fn}: {name} must be a sequence of ints (one per dim), got "
+                        f"{type(dims).__name__}")
+    return dims
 
 
 def _dim(fn: str, name: str, d: Any) -> int:
@@ -85,7 +92,7 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
 
 def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
              seed: Optional[int] = None, global_shape: Shape = None,
-             global_offset: Shape = None) -> T:
+             global_offset: Shape = None, _fn: str = "uniform_") -> T:
     """Fill ``tensor`` with U[a, b): ``a + (b - a) * u``, u with 24 random bits (53 in float64).
 
     Values lie in [a, b) in the tensor's own dtype: b is never returned, also in bfloat16.
@@ -93,7 +100,7 @@ def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *
     torch.Generator; ``global_shape=``/``global_offset=`` fill this tensor as the block at
     ``global_offset`` of a larger logical tensor, with exactly the values the full fill gives it.
     """
-    fn = "uniform_"
+    fn = _fn  # the function the user called (xavier_uniform_ fills through here)
     lo, hi = _number(fn, "a", a), _number(fn, "b", b)
     if lo > hi:
         raise ValueError(f"fastinit.{fn}: a must be <= b, got a={lo}, b={hi}")
@@ -105,13 +112,13 @@ def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *
 
 def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = None, *,
             seed: Optional[int] = None, global_shape: Shape = None,
-            global_offset: Shape = None) -> T:
+            global_offset: Shape = None, _fn: str = "normal_") -> T:
     """Fill ``tensor`` with N(mean, std**2): ``mean + std * Phi^-1(q)``, one word per value.
 
     Inversion, not Box-Muller: each element needs exactly its own word, tails reach 6.3 std in
     float32 and 8.1 std in float64. Seeds, generators and sharding as in :func:`uniform_`.
     """
-    fn = "normal_"
+    fn = _fn  # the function the user called (xavier_uniform_ fills through here)
     m, s = _number(fn, "mean", mean), _number(fn, "std", std)
     if s < 0:
         raise ValueError(f"fastinit.{fn}: std must be >= 0, got {s}")
@@ -121,7 +128,8 @@ def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = Non
 
 def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Any = None, *, seed: Optional[int] = None,
-                  global_shape: Shape = None, global_offset: Shape = None) -> T:
+                  global_shape: Shape = None, global_offset: Shape = None,
+                  _fn: str = "trunc_normal_") -> T:
     """Fill ``tensor`` with N(mean, std**2) truncated to [a, b] (absolute bounds, as torch).
 
     Exact inversion on [Phi(alpha), Phi(beta)], alpha = (a - mean)/std, beta = (b - mean)/std,
@@ -129,7 +137,7 @@ def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.
     leaves [a, b] in any dtype, and bfloat16 / float16 are the float32 values rounded, with no
     pile-up at the bounds. No correction of the std for the truncation (torch semantics).
     """
-    fn = "trunc_normal_"
+    fn = _fn  # the function the user called (xavier_uniform_ fills through here)
     m, s = _number(fn, "mean", mean), _number(fn, "std", std)
     lo, hi = _number(fn, "a", a), _number(fn, "b", b)
     if s < 0:

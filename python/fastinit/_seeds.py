@@ -45,7 +45,12 @@ def check_seed(seed: Any, fn: str, name: str = "seed") -> int:
     """Validate a seed the way torch.manual_seed does; return it as an unsigned 64-bit key."""
     if isinstance(seed, bool) or not hasattr(seed, "__index__"):
         raise TypeError(f"fastinit.{fn}: {name} must be an int, got {type(seed).__name__}")
-    value = seed.__index__()
+    try:
+        value = seed.__index__()
+    except TypeError:  # a float torch tensor has __index__, and refuses it
+        raise TypeError(f"fastinit.{fn}: {name} must be an int, got a "
+                        f"{getattr(seed, 'dtype', type(seed).__name__)} "
+                        f"{type(seed).__name__}") from None
     if not -(1 << 63) <= value < _U64:
         raise ValueError(f"fastinit.{fn}: {name} must be in [-2**63, 2**64), got {value}")
     return value % _U64

@@ -119,7 +119,7 @@ def _sample(tensor: Any, k: int, m: int, generator: Any, seed: Optional[int]) ->
                           device=tensor.device)
     else:
         buf = np.empty((k, m), dtype=np.float64 if wide else np.float32)
-    _engine_normal_(buf, 0.0, 1.0, generator, seed=seed)
+    _engine_normal_(buf, 0.0, 1.0, generator, seed=seed, _fn="orthogonal_")
     return buf.T
 
 
@@ -224,7 +224,7 @@ def sparse_(tensor: T, sparsity: float, std: float = 0.01, generator: Any = None
         return tensor
     rows, cols = shape
     num_zeros = math.ceil(sparsity * rows)
-    normal_impl(tensor, 0, std, generator, seed, None, None)
+    normal_impl(tensor, 0, std, generator, seed, None, None, "sparse_")
     key, stream = key_and_stream(fn, seed, generator, is_torch_tensor(tensor), tensor)
     stream = (stream + MASK_STREAM_OFFSET) % (1 << 64)
     k = len(range(rows)[:num_zeros])  # torch slices a permutation: the same count

@@ -115,6 +115,7 @@ def check_writable(t: Any, fn: str) -> None:
     if isinstance(t, np.ndarray):
         if not t.flags.writeable:
             raise ValueError(f"fastinit.{fn}: the target is read-only")
+        _refuse_overlap(fn, t.shape, t.strides, t.itemsize)
         return
     if not is_torch_tensor(t) or t.device.type == "meta":
         return
@@ -126,6 +127,16 @@ def check_writable(t: Any, fn: str) -> None:
         raise RuntimeError(f"fastinit.{fn}: in-place update to an inference tensor outside "
                            f"torch.inference_mode() is not allowed (torch refuses it too); fill "
                            f"it inside inference_mode, or fill a clone")
+    _refuse_overlap(fn, t.shape, t.stride(), 1)
+
+
+def _refuse_overlap(fn: str, shape: Any, strides: Any, itemsize: int) -> None:
+    """Elements sharing memory (expand(), broadcast, as_strided): every writer refuses them,
+    the structured inits too (eye_ or orthogonal_ through such a view gave no identity and no
+    orthogonal matrix)."""
+    if _core.memory_overlaps(list(shape), list(strides), itemsize):
+        raise ValueError(f"fastinit.{fn}: the target's memory overlaps itself (e.g. an "
+                         f"expand()ed or broadcast view); fill a contiguous tensor instead")
 
 
 def _prepare_torch(t: Any, fn: str, bits: bool) -> Optional[Target]:

@@ -16,6 +16,7 @@ import numpy as np
 from . import _core
 from ._fans import fan_shape
 from ._fills import _fill, _number, zeros_
+from ._seeds import check_seed
 from ._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
 from .keras_init import Axes, Shape, _axes, compute_fans
 
@@ -110,6 +111,8 @@ def delta_orthogonal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
     g = _number(fn, "gain", gain)
     if not is_float_target(tensor):
         raise _dtype_error(fn, getattr(tensor, "dtype", type(tensor).__name__))
+    if seed is not None:
+        check_seed(seed, fn)  # the errors name this function, before anything is written
     if math.prod(shape) == 0 or (is_torch_tensor(tensor) and tensor.device.type == "meta"):
         return tensor
     from .nn_init import orthogonal_  # noqa: PLC0415 - nn_init imports this package

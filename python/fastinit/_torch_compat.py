@@ -177,7 +177,7 @@ def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *
 
 
 def uniform_impl(tensor: T, a: float, b: float, generator: Any, seed: Optional[int],
-                 global_shape: Shape, global_offset: Shape) -> T:
+                 global_shape: Shape, global_offset: Shape, fn: str = "uniform_") -> T:
     """:func:`uniform_` without ``__torch_function__`` dispatch (torch's ``_no_grad_uniform_``,
     which xavier and the helpers call)."""
     if torch_kernel(tensor, seed, global_shape, global_offset):
@@ -186,7 +186,7 @@ def uniform_impl(tensor: T, a: float, b: float, generator: Any, seed: Optional[i
     if _has_dtype(tensor):
         check_uniform_bounds(tensor, lo, hi)
     return _fills.uniform_(tensor, lo, hi, generator, seed=seed, global_shape=global_shape,
-                           global_offset=global_offset)
+                           global_offset=global_offset, _fn=fn)
 
 
 def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = None, *,
@@ -206,14 +206,14 @@ def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = Non
 
 
 def normal_impl(tensor: T, mean: float, std: float, generator: Any, seed: Optional[int],
-                global_shape: Shape, global_offset: Shape) -> T:
+                global_shape: Shape, global_offset: Shape, fn: str = "normal_") -> T:
     """:func:`normal_` without ``__torch_function__`` dispatch (torch's ``_no_grad_normal_``)."""
     if torch_kernel(tensor, seed, global_shape, global_offset):
         return torch_normal_(tensor, mean, std, generator)
     m, s = scalar("normal_", "mean", 1, mean), scalar("normal_", "std", 2, std)
     check_normal_std(s)
     return _fills.normal_(tensor, m, s, generator, seed=seed, global_shape=global_shape,
-                          global_offset=global_offset)
+                          global_offset=global_offset, _fn=fn)
 
 
 def _norm_cdf(x: float) -> float:

@@ -129,7 +129,11 @@ def make_block(spec: Spec, r0: int, r1: int, dtype: str, seed: int, out: Any = N
 def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, Any]:
     if isinstance(config, dict):
         return dict(config)
-    path = os.fspath(config)
+    if not isinstance(config, (str, bytes, os.PathLike)):
+        raise TypeError(f"fastinit.checkpoint: config must be a dict, a path to config.json or "
+                        f"to its directory, or a torch.nn.Module built on meta; got "
+                        f"{type(config).__name__}")
+    path = os.fsdecode(config)
     if os.path.isdir(path):
         path = os.path.join(path, "config.json")
     with open(path, encoding="utf-8") as f:

@@ -157,7 +157,8 @@ def xavier_uniform_(tensor: T, gain: float = 1.0, generator: Any = None, *,
     fan_in, fan_out = fans_for("xavier_uniform_", tensor, global_shape)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     a = math.sqrt(3.0) * std
-    return uniform_impl(tensor, -a, a, generator, seed, global_shape, global_offset)
+    return uniform_impl(tensor, -a, a, generator, seed, global_shape, global_offset,
+                        "xavier_uniform_")
 
 
 def xavier_normal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
@@ -171,7 +172,8 @@ def xavier_normal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
     """
     fan_in, fan_out = fans_for("xavier_normal_", tensor, global_shape)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return normal_impl(tensor, 0.0, std, generator, seed, global_shape, global_offset)
+    return normal_impl(tensor, 0.0, std, generator, seed, global_shape, global_offset,
+                       "xavier_normal_")
 
 
 def _kaiming_std(fn: str, tensor: Any, a: float, mode: str, nonlinearity: str,
@@ -207,7 +209,8 @@ def kaiming_uniform_(tensor: T, a: float = 0, mode: str = "fan_in",
     if std is None:
         return tensor
     bound = math.sqrt(3.0) * std
-    return uniform_impl(tensor, -bound, bound, generator, seed, global_shape, global_offset)
+    return uniform_impl(tensor, -bound, bound, generator, seed, global_shape, global_offset,
+                        "kaiming_uniform_")
 
 
 def kaiming_normal_(tensor: T, a: float = 0, mode: str = "fan_in",
@@ -223,7 +226,8 @@ def kaiming_normal_(tensor: T, a: float = 0, mode: str = "fan_in",
     std = _kaiming_std("kaiming_normal_", tensor, a, mode, nonlinearity, global_shape)
     if std is None:
         return tensor
-    return normal_impl(tensor, 0, std, generator, seed, global_shape, global_offset)
+    return normal_impl(tensor, 0, std, generator, seed, global_shape, global_offset,
+                       "kaiming_normal_")
 
 
 # --- deprecated aliases (torch keeps them; each warns, then calls the new name) -------------

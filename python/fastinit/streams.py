@@ -26,7 +26,12 @@ def stream_of(name: str) -> int:
     """The 64-bit stream of a qualified name: sha256(name.encode('utf-8'))[:8], little-endian."""
     if not isinstance(name, str):
         raise TypeError(f"fastinit.stream_of: name must be a str, got {type(name).__name__}")
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+    try:
+        data = name.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate has no UTF-8 form
+        raise ValueError(f"fastinit.stream_of: name is not valid Unicode ({e.reason} at "
+                         f"position {e.start})") from None
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
 
 
 def storage_key(t: Any) -> Optional[int]:
