@@ -26,6 +26,8 @@ import pytest
 import fastinit
 from fastinit import _reference, _targets
 
+from conftest import as_bits, reference_bits
+
 NOT_AN_ARRAY = "expected a torch.Tensor or numpy.ndarray"
 SEED_RANGE = r"seed must be in \[-2\*\*63, 2\*\*64\)"
 SENTINEL = -3.5  # exactly representable in every float dtype, float8 included
@@ -984,3 +986,23 @@ def test_more_error_names():
         fastinit.stream_of("\ud800")
     with pytest.raises(TypeError, match=message("checkpoint", "config must be a dict")):
         fastinit.checkpoint(None, "/nonexistent/fastinit-out")
+
+
+@pytest.mark.parametrize("dtype, name", [("complex64", "complex64"), ("int32", "int32"),
+                                         ("bool", "bool")])
+def test_foreign_dlpack_dtypes_are_named(dtype, name):
+    """A DLPack producer of complex data gave 'unsupported dtype (other64)'."""
+    torch = pytest.importorskip("torch")
+    t = torch.zeros(6, dtype=getattr(torch, dtype))
+    with pytest.raises(TypeError, match=message("normal_", rf"unsupported dtype \({name}\)")):
+        fastinit.normal_(_Exporter(t), seed=1)
+    assert not t.any()
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+def test_foreign_dlpack_float8_is_filled(dtype):
+    """DLPack 1.1's float8 codes (10, 12) are the engine's float8 types: filled, not refused."""
+    torch = pytest.importorskip("torch")
+    t = torch.zeros(64, dtype=getattr(torch, dtype))
+    fastinit.normal_(_Exporter(t), seed=1)
+    assert np.array_equal(as_bits(t), reference_bits("normal", dtype, (0.0, 1.0), 1, (64,)))

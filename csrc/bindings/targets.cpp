@@ -34,10 +34,19 @@ DType dtype_from_dlpack(DLDataType t, const char* fn) {
     if (t.code == kDLFloat && t.bits == 16) return DType::f16;
     if (t.code == kDLBfloat && t.bits == 16) return DType::bf16;
     if (t.code == kDLUInt && t.bits == 32) return DType::u32;
+    if (t.code == kDLFloat8_e4m3fn && t.bits == 8) return DType::f8e4m3fn;
+    if (t.code == kDLFloat8_e5m2 && t.bits == 8) return DType::f8e5m2;
   }
-  const char* kind = t.code == kDLInt ? "int" : t.code == kDLUInt ? "uint" : t.code == kDLFloat ? "float" : "other";
-  throw DTypeError(tagged(fn, std::string("unsupported dtype (") + kind + std::to_string(t.bits) +
-                                  "); expected float32, float64, float16 or bfloat16"));
+  static const char* const names[] = {
+      "int", "uint", "float", "handle", "bfloat", "complex", "bool", "float8_e3m4",
+      "float8_e4m3", "float8_e4m3b11fnuz", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
+      "float8_e5m2fnuz", "float8_e8m0fnu", "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn"};
+  std::string name = t.code < sizeof(names) / sizeof(names[0])
+                         ? std::string(names[t.code]) : "DLPack type code " + std::to_string(t.code);
+  if (t.code <= kDLComplex) name += std::to_string(t.bits);
+  if (t.lanes != 1) name += " x" + std::to_string(t.lanes) + " lanes";
+  throw DTypeError(tagged(fn, "unsupported dtype (" + name + "); expected float32, float64, "
+                                  "float16, bfloat16, float8_e4m3fn or float8_e5m2"));
 }
 
 // The tensor a capsule describes; a versioned one must be writable memory of the producer's
