@@ -191,7 +191,7 @@ class _Interpreter:
         from torch.utils._pytree import tree_leaves  # noqa: PLC0415
 
         from . import nn_init  # noqa: PLC0415
-        from .module_init import init_function  # noqa: PLC0415
+        from ._init_tracing import init_function  # noqa: PLC0415
 
         if not isinstance(e, OpEvent):
             if e.kind == "copy":

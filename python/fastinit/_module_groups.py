@@ -14,8 +14,8 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, NamedTuple, Set, Tuple
 
-from .module_init import (_init_calls, _ties, _Tracker, _untouched, named_tensors, tracing,
-                          untied)
+from ._init_tracing import tracing
+from .module_init import _init_calls, _ties, _Tracker, _untouched, named_tensors, untied
 from .streams import NameKeys, _resolving, storage_key
 
 Unit = Tuple[str, bool]  # (module name, whole subtree?)

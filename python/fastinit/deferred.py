@@ -26,8 +26,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._meta_replay import computed, dispatch_logger, replay_computed
 from ._targets import torch_floating_dtype
-from .module_init import (_is_pretrained, _Tracker, _ties, _untouched, init_function,
-                          named_tensors, tracing)
+from ._init_tracing import init_function, tracing
+from .module_init import _is_pretrained, _Tracker, _ties, _untouched, named_tensors
 from .streams import NameKeys, _resolving, storage_key
 
 
