@@ -60,12 +60,12 @@ def check_llama_config(cfg: Dict[str, Any], dtype: str, fn: str = "fastinit.chec
                          f"{', '.join(REQUIRED)})")
     problems: List[str] = []
     hidden = _size(cfg, "hidden_size", problems)
-    inter = _size(cfg, "intermediate_size", problems)
-    layers = _size(cfg, "num_hidden_layers", problems, _MAX_LAYERS)
+    _size(cfg, "intermediate_size", problems)
+    _size(cfg, "num_hidden_layers", problems, _MAX_LAYERS)
     heads = _size(cfg, "num_attention_heads", problems)
     vocab = _size(cfg, "vocab_size", problems)
     kv = _size(cfg, "num_key_value_heads", problems, optional=True)
-    head_dim = _size(cfg, "head_dim", problems, optional=True)
+    _size(cfg, "head_dim", problems, optional=True)
     for key in ("tie_word_embeddings", "attention_bias", "mlp_bias"):
         _flag(cfg, key, problems)
     if heads and kv and heads % kv:
