@@ -46,10 +46,13 @@ import math
 import os
 import sys
 import threading
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _core
 from ._bindings import SITES
+from ._dtensor import _dtensor_call, _is_dtensor
+from ._init_tracing import INIT_NAMES
 from ._fills import _fill
 from ._targets import _FLOAT_NAMES, dtype_name
 
@@ -105,21 +108,44 @@ def _modes_active(torch: Any) -> bool:
     return any(not isinstance(m, DeviceContext) for m in _get_current_function_mode_stack())
 
 
-def _route(fast: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
-    """torch.nn.init.<name> (or timm's) under patch: fastinit's version when patch mode is on
-    and fastinit handles the tensor. The check runs at call time, so a reference captured while
-    patched (transformers' TORCH_INIT_FUNCTIONS) is torch's own function again after exit."""
+def _route(name: str, fast: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    """torch.nn.init.<name> (or timm's, ``name`` then "module:function") under patch: fastinit's
+    version when patch mode is on and fastinit handles the tensor, a DTensor's shards included.
+    The check runs at call time, so a reference captured while patched (transformers'
+    TORCH_INIT_FUNCTIONS) is torch's own function again after exit."""
+
+    fills = name in INIT_NAMES or ":" in name  # not calculate_gain or the fan helpers
 
     @functools.wraps(fast)
     def routed(*args: Any, **kwargs: Any) -> Any:
         t = args[0] if args else kwargs.get("tensor")
+        if _holders == 0:
+            return original(*args, **kwargs)
+        if fills and _is_dtensor(t):
+            rest = {k: v for k, v in kwargs.items() if k != "tensor"}
+            return _dtensor_init("init", name, t, args[1:], rest,
+                                 lambda: original(*args, **kwargs))
         torch = sys.modules["torch"]
-        if _holders == 0 or (isinstance(t, torch.Tensor) and not _handles(t)):
+        if isinstance(t, torch.Tensor) and not _handles(t):
             return original(*args, **kwargs)
         return fast(*args, **kwargs)
 
     routed.__fastinit_original__ = original  # type: ignore[attr-defined]
     return routed
+
+
+def _dtensor_init(kind: str, name: str, dt: Any, args: tuple, kwargs: dict,
+                  original: Callable[[], Any]) -> Any:
+    """An init of a DTensor under patch mode: each rank fills its local shard at its global
+    coordinates (fans from the global shape), the key drawn from torch's default generator,
+    once per call and so the same on every rank of SPMD code. Placements other than Shard,
+    Replicate and FSDP2's _StridedShard: torch's own path (a warning says which)."""
+    try:
+        return _dtensor_call(kind, name, dt, args, kwargs, original, None)
+    except NotImplementedError as e:  # raised before anything is written
+        warnings.warn(f"fastinit.patch: {e}; {name} runs torch's own DTensor init",
+                      stacklevel=3)
+        return original()
 
 
 # --- the Tensor methods ---------------------------------------------------------------------
@@ -170,8 +196,19 @@ def _fill_or(original: Callable[..., Any], fn: str, t: Any, kind: int, params: L
         return original(t, *args, **kwargs)
 
 
+def _dtensor_method(name: str, t: Any, args: tuple, kwargs: dict,
+                    original: Callable[..., Any]) -> Any:
+    torch = sys.modules["torch"]
+    call = lambda: original(t, *args, **kwargs)  # noqa: E731
+    if t.requires_grad and torch.is_grad_enabled():
+        return call()  # torch's error for an in-place op on a leaf that requires grad
+    return _dtensor_init("method", name, t, args, kwargs, call)
+
+
 def _make_uniform(original: Callable[..., Any]) -> Callable[..., Any]:
     def uniform_(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _holders and _is_dtensor(self):
+            return _dtensor_method("uniform_", self, args, kwargs, original)
         p = _parse(args, kwargs, ("from", "to"), (0.0, 1.0))
         if _holders == 0 or p is None or not _method_ok(self, p[2]):
             return original(self, *args, **kwargs)
@@ -189,6 +226,8 @@ def _make_uniform(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _make_normal(original: Callable[..., Any]) -> Callable[..., Any]:
     def normal_(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _holders and _is_dtensor(self):
+            return _dtensor_method("normal_", self, args, kwargs, original)
         p = _parse(args, kwargs, ("mean", "std"), (0.0, 1.0))
         if _holders == 0 or p is None or p[1] < 0 or not _method_ok(self, p[2]):
             return original(self, *args, **kwargs)
@@ -213,7 +252,8 @@ _methods: Dict[str, Tuple[Any, Any, bool]] = {}  # Tensor method -> (original, n
 def _routed(module: str, name: str, original: Any, fast: Callable[..., Any]) -> Any:
     known = _routes.get((module, name))
     if known is None or known[0] is not original:
-        known = _routes[(module, name)] = (original, _route(fast, original))
+        traced = name if module == "torch.nn.init" else f"{module}:{name}"
+        known = _routes[(module, name)] = (original, _route(traced, fast, original))
     return known[1]
 
 
