@@ -199,6 +199,31 @@ class ShardedWriter:
             raise
         return self
 
+    def attach(self, shards: Sequence[int]) -> "ShardedWriter":
+        """Another rank's view: open shards ``shards`` (made, with their headers, by the rank
+        that entered the writer) to write their tensors; no staging, no commit here."""
+        try:
+            for k in shards:
+                fd = os.open(os.path.join(self.stage.path, self.names[k]), os.O_WRONLY)
+                self._fds.append(fd)
+                for e in self.shards[k]:
+                    self._where[e.name] = (fd, len(self.heads[k][0]) + self.heads[k][1][e.name])
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def sync(self) -> None:
+        """fsync and close the shards this process opened (their bytes are on disk)."""
+        for fd in self._fds:
+            _fsync(fd)
+        self._close()
+
+    def index(self) -> Dict[str, Any]:
+        return {"metadata": {"total_size": self.total},
+                "weight_map": {e.name: self.names[k] for k, shard in enumerate(self.shards)
+                               for e in shard}}
+
     def write(self, name: str, data: Any, offset: int = 0) -> None:
         """Bytes ``data`` (any buffer) at byte ``offset`` within tensor ``name``'s data."""
         fd, start = self._where[name]
@@ -213,12 +238,8 @@ class ShardedWriter:
 
     def commit(self) -> Dict[str, Any]:
         """Make the checkpoint complete and swap it in as ``out_dir``; returns the index."""
-        for fd in self._fds:
-            _fsync(fd)
-        self._close()
-        index = {"metadata": {"total_size": self.total},
-                 "weight_map": {e.name: self.names[k] for k, shard in enumerate(self.shards)
-                                for e in shard}}
+        self.sync()
+        index = self.index()
         if self.config_text is not None:
             _write_synced(os.path.join(self.stage.path, CONFIG), self.config_text)
         _write_synced(os.path.join(self.stage.path, INDEX), json.dumps(index, indent=2) + "\n")

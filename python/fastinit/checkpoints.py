@@ -31,6 +31,7 @@ from ._safetensors_out import (Entry, Progress, ShardedWriter, check_count, chec
                                parse_size, plan_shards, raw_bytes)
 from ._checkpoint_audit import audit, expected_problems
 from ._llama_config import check_llama_config
+from ._ranks import ranks_for, write_ranked
 from ._safetensors_read import read_header
 from .streams import _resolving, stream_of
 
@@ -149,17 +150,25 @@ def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, An
 def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bfloat16",
                seed: int = 0, max_shard_size: Union[int, str] = "5GB", *,
                chunk_bytes: int = 64 << 20, workers: int = 4,
-               progress: Optional[bool] = None, overwrite: bool = False) -> Dict[str, Any]:
+               progress: Optional[bool] = None, overwrite: bool = False,
+               rank: Optional[int] = None, world_size: Optional[int] = None) -> Dict[str, Any]:
     """Write a LlamaForCausalLM checkpoint of ``config`` (a dict, a config.json path or a
     directory holding one) to ``out_dir``; returns the index dict. See the module docstring.
     ``config`` may also be a ``torch.nn.Module`` built on the meta device: then
-    :func:`fastinit.module_checkpoint.checkpoint_module` writes it (any architecture)."""
+    :func:`fastinit.module_checkpoint.checkpoint_module` writes it (any architecture).
+    ``rank``, ``world_size``: this process's place among ``world_size`` processes of
+    torch.distributed's default process group writing one checkpoint together, each its share
+    of the shard files (:mod:`._ranks`); the files are byte-identical to one writer's."""
     import torch  # noqa: PLC0415
 
     from ._seeds import check_seed  # noqa: PLC0415
 
     if isinstance(config, torch.nn.Module):
         from .module_checkpoint import checkpoint_module  # noqa: PLC0415
+
+        if rank is not None or world_size is not None:
+            raise ValueError("fastinit.checkpoint: rank= and world_size= are for config files; "
+                             "a module is written by one process")
 
         return checkpoint_module(config, out_dir, dtype=dtype, seed=seed,
                                  max_shard_size=max_shard_size, workers=workers,
@@ -178,6 +187,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
                          f"architecture build the model on the meta device and pass it: "
                          f"fastinit.checkpoint(model, out_dir)")
     check_llama_config(cfg, dtype)
+    ranks = ranks_for(rank, world_size, "fastinit.checkpoint")
     cfg.setdefault("architectures", [_ARCHITECTURES[model_type]])
     cfg["torch_dtype"] = dtype
     out = os.fspath(out_dir)
@@ -203,13 +213,13 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
         writer.write(spec.name, raw_bytes(t), r0 * _row_bytes(spec, dtype))
         bar.add(t.numel() * itemsize)
 
-    with ShardedWriter(out, shards, meta, json.dumps(cfg, indent=2) + "\n",
-                       overwrite=overwrite) as writer:
-        bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
-                       "fastinit ")
+    def fill(writer: ShardedWriter, mine: List[int]) -> None:
+        nonlocal bar
+        bar = Progress(sum(e.nbytes for k in mine for e in shards[k]),
+                       sys.stderr.isatty() if progress is None else progress, "fastinit ")
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(job, writer, by_name[e.name], r0, r1)
-                       for shard in shards for e in shard
+                       for k in mine for e in shards[k]
                        for r0, r1 in _blocks(by_name[e.name], itemsize, chunk_bytes)]
             try:
                 for f in futures:
@@ -219,9 +229,16 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
                 for f in futures:
                     f.cancel()
                 raise
-        index = writer.commit()
         bar.close()
-        return index
+
+    bar: Any = None
+    writer = ShardedWriter(out, shards, meta, json.dumps(cfg, indent=2) + "\n",
+                           overwrite=overwrite)
+    if ranks is not None:
+        return write_ranked(writer, ranks, fill)
+    with writer:
+        fill(writer, list(range(len(shards))))
+        return writer.commit()
 
 
 def _row_bytes(spec: Spec, dtype: str) -> int:

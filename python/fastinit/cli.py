@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -58,6 +59,18 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
                                                         "is not a terminal)")
 
 
+def _torchrun() -> Tuple[Optional[int], Optional[int]]:
+    """Under torchrun (WORLD_SIZE > 1): this process's rank and the world size, with
+    torch.distributed's gloo group started from torchrun's environment; else (None, None)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None, None
+    import torch.distributed as dist  # noqa: PLC0415
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
 def _run(args: argparse.Namespace) -> int:
     from ._units import human_bytes  # noqa: PLC0415
     from .checkpoints import checkpoint, verify  # noqa: PLC0415
@@ -66,10 +79,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "checkpoint":
         if args.chunk_mb < 1:
             raise ValueError(f"--chunk-mb must be >= 1, got {args.chunk_mb}")
-        index = checkpoint(args.config, args.out, dtype=args.dtype, seed=args.seed,
-                           max_shard_size=args.max_shard_size, workers=args.workers,
-                           chunk_bytes=args.chunk_mb << 20, progress=args.show,
-                           overwrite=args.overwrite)
+        rank, world = _torchrun()
+        try:
+            index = checkpoint(args.config, args.out, dtype=args.dtype, seed=args.seed,
+                               max_shard_size=args.max_shard_size, workers=args.workers,
+                               chunk_bytes=args.chunk_mb << 20, progress=args.show,
+                               overwrite=args.overwrite, rank=rank, world_size=world)
+        finally:
+            if rank is not None:  # gloo torn down at interpreter exit aborts the process
+                import torch.distributed as dist  # noqa: PLC0415
+
+                dist.destroy_process_group()
+        if rank:
+            return 0  # rank 0 reports for all
         size = index["metadata"]["total_size"]
         dt = time.perf_counter() - t0
         print(f"wrote {human_bytes(size)}, {len(index['weight_map'])} tensors, "
