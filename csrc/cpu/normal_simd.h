@@ -3,7 +3,9 @@
 // 32-segment table held in registers and read by permutes instead of gathers. Tests hold them
 // to the reference bit for bit.
 #pragma once
+#if defined(__AVX512F__) || defined(__AVX2__)  // x86 only: other targets take the scalar loop
 #include <immintrin.h>
+#endif
 
 #include <cstdint>
 

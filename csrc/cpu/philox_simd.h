@@ -5,7 +5,9 @@
 // 4r + q. After the standard 4x4 in-lane transpose (unpack 32 then 64), vector r then holds
 // blocks 4r .. 4r+3 in order, so it is stored as is: no lane-crossing shuffle.
 #pragma once
+#if defined(__AVX512F__) || defined(__AVX2__)  // x86 only: other targets take the scalar loop
 #include <immintrin.h>
+#endif
 
 #include <cstdint>
 

@@ -38,7 +38,7 @@ Isa detect() {
   if (has512) return Isa::avx512;
   if (has2) return Isa::avx2;
 #endif
-  return Isa::base;
+  return Isa::base;  // also every non-x86 processor: CMake builds only the portable kernels there
 }
 
 Isa chosen() {

@@ -4,7 +4,9 @@
 // non-NaN input, and fills never produce NaN); the software conversion cost 0.6 cycles per
 // element (benchmarks/per_core.py).
 #pragma once
+#if defined(__F16C__)  // x86 only: other targets convert in software (core/bits.h)
 #include <immintrin.h>
+#endif
 
 #include <cstdint>
 

@@ -2,8 +2,11 @@
 // stores: a large fill then writes memory once instead of reading each line first (RFO).
 // Unaligned head and tail bytes use plain stores. Callers issue one sfence per thread at the end.
 #pragma once
+#if defined(__SSE2__)  // x86 only: other targets copy with plain stores
 #include <immintrin.h>
+#endif
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
