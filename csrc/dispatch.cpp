@@ -10,18 +10,6 @@
 #include "params.h"
 
 namespace fastinit {
-namespace {
-
-int elem_size(DType d) {
-  switch (d) {
-    case DType::f64: return 8;
-    case DType::f32: case DType::u32: return 4;
-    case DType::f16: case DType::bf16: return 2;
-    default: return 1;
-  }
-}
-
-}  // namespace
 
 // Sorted by |stride|, each dim must step past everything the smaller ones span (plus one
 // element): then no two elements share a byte. Where that quick test fails, a zero stride over

@@ -11,6 +11,16 @@ enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3, u32 = 4, f8e4m3fn 
 enum class DeviceKind : int { cpu = 1, cuda = 2 };
 enum class DistKind : int { uniform = 0, normal = 1, trunc_normal = 2, constant = 3, bits = 4 };
 
+// Bytes of one element of `d`.
+inline int elem_size(DType d) {
+  switch (d) {
+    case DType::f64: return 8;
+    case DType::f32: case DType::u32: return 4;
+    case DType::f16: case DType::bf16: return 2;
+    default: return 1;
+  }
+}
+
 // A tensor as the caller handed it: strides in elements (may be negative).
 struct TensorView {
   void* data = nullptr;
