@@ -46,10 +46,11 @@ start=$(date +%s)
 compile csrc/testing/grid_emulate.cpp &
 slowest=$!
 for src in "${sources[@]}"; do
-  [ "$src" = csrc/testing/grid_emulate.cpp ] || compile "$src"
+  [ "$src" = csrc/testing/grid_emulate.cpp ] || compile "$src" || exit 2
 done
-wait "$slowest"
-"$cxx" "${flags[@]}" "${link[@]}" "$build"/*.o -o "$build/cross_check"
+wait "$slowest" || exit 2
+# (static aarch64: libgomp.a warns that dlopen needs glibc at run time; only OpenACC uses it)
+"$cxx" "${flags[@]}" "${link[@]}" "$build"/*.o -o "$build/cross_check" || exit 2
 echo "run_cross_check: built for $target in $(( $(date +%s) - start )) s ($cxx)"
 
 "${runner[@]}" "$build/cross_check" "$root/tests/data/philox4x32_10_kat.txt" "$build/expected.txt"
