@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._init_tracing import init_function
 from ._seeds import key_and_stream
+from ._torch_required import require_torch
 from .streams import NameKeys, _resolving, storage_key
 
 #: random inits that can fill a shard alone (they take global_shape / global_offset)
@@ -164,6 +165,7 @@ def init_dtensor_(dt: Any, init: str = "normal_", *args: Any, name: str, seed: i
     normal_, trunc_normal_, xavier_*, kaiming_* fill the shard alone; orthogonal_, sparse_,
     eye_, dirac_ compute the whole tensor on each rank (same key, no communication) and keep
     the shard's block; constant_, ones_, zeros_ as DTensor does."""
+    require_torch("fastinit.init_dtensor_")
     if not _is_dtensor(dt):
         raise TypeError(f"fastinit.init_dtensor_: expected a DTensor, got {type(dt).__name__}")
     keys = NameKeys(seed, {name: dt.to_local()})

@@ -33,6 +33,7 @@ from ._checkpoint_audit import audit, expected_problems
 from ._llama_config import check_llama_config
 from ._ranks import ranks_for, write_ranked
 from ._safetensors_read import read_header
+from ._torch_required import require_torch
 from .streams import _resolving, stream_of
 
 # model types whose parameters are LlamaForCausalLM's, names and inits (checked against
@@ -159,7 +160,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
     ``rank``, ``world_size``: this process's place among ``world_size`` processes of
     torch.distributed's default process group writing one checkpoint together, each its share
     of the shard files (:mod:`._ranks`); the files are byte-identical to one writer's."""
-    import torch  # noqa: PLC0415
+    torch = require_torch("fastinit.checkpoint")
 
     from ._seeds import check_seed  # noqa: PLC0415
 
@@ -257,6 +258,7 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
     Llama and Mistral are recomputed from config.json alone. Other transformers models
     (written by :func:`checkpoint_module`) are rebuilt on meta from config.json's
     ``architectures`` and checked by :func:`verify_module` (``sample``: N whole tensors)."""
+    require_torch("fastinit.verify")
     check_sample(sample, "fastinit.verify")
     out = os.fspath(out_dir)
     cfg = load_config(out)

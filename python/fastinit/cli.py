@@ -8,6 +8,8 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
+from ._torch_required import TorchNotInstalledError, require_torch
+
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="fastinit", description=__doc__)
@@ -41,6 +43,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.show = args.progress or (not args.quiet and sys.stderr.isatty())
     try:
         return _run(args)
+    except TorchNotInstalledError as e:  # the message names the command and the fix
+        print(e, file=sys.stderr)
+        return 2
     except (ValueError, TypeError, OSError) as e:  # bad input, missing file, full disk
         print(f"fastinit {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -75,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     from ._units import human_bytes  # noqa: PLC0415
     from .checkpoints import checkpoint, verify  # noqa: PLC0415
 
+    require_torch(f"fastinit {args.command}")  # both commands compute tensors in torch
     t0 = time.perf_counter()
     if args.command == "checkpoint":
         if args.chunk_mb < 1:

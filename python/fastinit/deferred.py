@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._meta_replay import computed, dispatch_logger, replay_computed
 from ._targets import torch_floating_dtype
+from ._torch_required import require_torch
 from ._init_tracing import init_function, tracing
 from .module_init import _is_pretrained, _Tracker, _ties, _untouched, named_tensors
 from .streams import NameKeys, _resolving, storage_key
@@ -130,7 +131,7 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     involved). Raises ValueError for a tensor neither the replay nor (``fallback_init``) its
     module's init code can give values.
     """
-    import torch  # noqa: PLC0415
+    torch = require_torch("fastinit.materialize")
 
     from .module_init import init_module  # noqa: PLC0415
     from .patch import patch  # noqa: PLC0415

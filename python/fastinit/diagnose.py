@@ -36,6 +36,8 @@ import dataclasses
 import math
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ._torch_required import require_torch
+
 #: activation std / input std below this: "vanishing" (also used for gradients)
 VANISHING_RATIO = 1e-2
 #: activation std / input std above this: "exploding" (also used for gradients)
@@ -134,7 +136,7 @@ def diagnose(model: Any, batch: Any, loss_fn: Optional[Callable[[Any], Any]] = N
     """Run ``model(batch)`` (a tuple is unpacked, a dict passed as keywords) with hooks and
     report per-layer statistics; with ``loss_fn(output) -> scalar`` also gradients. ``plot``:
     a path to save a PNG of the statistics (needs matplotlib). See the module docstring."""
-    import torch  # noqa: PLC0415 - `import fastinit` needs no torch
+    torch = require_torch("fastinit.diagnose")
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"fastinit.diagnose: model must be a torch.nn.Module, "

@@ -29,6 +29,7 @@ import dataclasses
 import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
+from ._torch_required import require_torch
 from .diagnose import _call
 from .streams import stream_of
 
@@ -87,7 +88,7 @@ def lsuv_(model: Any, batch: Any, *, target_std: float = 1.0, tol: float = 0.1,
     :class:`LSUVReport`; warns (RuntimeWarning) for layers that did not reach the tolerance
     (unless ``max_iters=0``: the orthonormal step alone).
     See the module docstring for the algorithm, seeds and the bias rule."""
-    import torch  # noqa: PLC0415 - `import fastinit` needs no torch
+    torch = require_torch("fastinit.lsuv_")
 
     from ._structured import orthogonal_  # noqa: PLC0415
 

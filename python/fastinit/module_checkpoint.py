@@ -26,6 +26,7 @@ from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, chec
                                check_sample, parse_size, plan_shards, raw_bytes)
 from ._module_groups import run_groups
 from ._targets import torch_floating_dtype
+from ._torch_required import require_torch
 from .module_init import named_tensors
 
 
@@ -44,6 +45,7 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
     transformers ``model.config``, ``config.json`` is written too."""
     from ._seeds import check_seed  # noqa: PLC0415
 
+    require_torch("fastinit.checkpoint_module")
     seed = check_seed(seed, "checkpoint")
     check_count(group_bytes, "group_bytes", "fastinit.checkpoint")
     check_count(workers, "workers", "fastinit.checkpoint")
@@ -73,6 +75,7 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     ``missing`` / ``unexpected`` / shape or dtype), empty when the checkpoint is exactly what
     the model and seed give."""
     fn = "fastinit.verify_module"
+    require_torch(fn)
     check_sample(sample, fn)
     check_count(group_bytes, "group_bytes", fn)
     check_count(workers, "workers", fn)

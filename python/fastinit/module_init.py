@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._dtensor import _dtensor_call, _is_dtensor, init_dtensor_
 from ._init_tracing import tracing
+from ._torch_required import require_torch
 from .streams import NameKeys, _resolving, storage_key, stream_of
 
 # --- init_module ----------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def init_module(model: Any, seed: int = 0, *, warn: bool = True, prefix: str = "
     ``only``: a set of module names (as ``named_modules`` gives them): run those modules'
     inits only.
     """
-    import torch  # noqa: PLC0415
+    torch = require_torch("fastinit.init_module")
 
     from .patch import patch  # noqa: PLC0415
 

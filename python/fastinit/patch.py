@@ -55,6 +55,7 @@ from ._dtensor import _dtensor_call, _is_dtensor
 from ._init_tracing import INIT_NAMES
 from ._fills import _fill
 from ._targets import _FLOAT_NAMES, dtype_name
+from ._torch_required import TorchNotInstalledError, require_torch, torch_missing_message
 
 #: torch.nn.init names routed to fastinit.nn_init (those both modules define).
 NN_INIT_NAMES: Tuple[str, ...] = (
@@ -376,6 +377,7 @@ class patch(contextlib.ContextDecorator):  # noqa: N801 - used like contextlib.s
     """
 
     def __enter__(self) -> "patch":
+        require_torch("fastinit.patch")
         _acquire()
         return self
 
@@ -386,6 +388,7 @@ class patch(contextlib.ContextDecorator):  # noqa: N801 - used like contextlib.s
 def patch_enable() -> None:
     """Turn patch mode on for the whole program (idempotent), until :func:`patch_disable`."""
     global _enabled
+    require_torch("fastinit.patch_enable")
     with _lock:
         if not _enabled:
             _acquire()
@@ -409,4 +412,9 @@ def is_patched() -> bool:
 def _enable_from_environment() -> None:
     """``FASTINIT_PATCH=1`` (or true/yes/on) at ``import fastinit``: :func:`patch_enable`."""
     if os.environ.get("FASTINIT_PATCH", "").strip().lower() in ("1", "true", "yes", "on"):
-        patch_enable()
+        try:
+            patch_enable()
+        except TorchNotInstalledError:
+            # stacklevel 3 names the line that imported fastinit (import frames are skipped)
+            warnings.warn(f"FASTINIT_PATCH={os.environ['FASTINIT_PATCH']} ignored: "
+                          f"{torch_missing_message('patch mode')}", RuntimeWarning, stacklevel=3)
