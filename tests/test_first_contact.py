@@ -1,0 +1,33 @@
+"""The distribution is `fastinit-weights` (`fastinit` on the package index is another project);
+the import name, the console script and the version agree everywhere they are written."""
+
+import importlib.metadata
+import os
+
+import pytest
+
+import fastinit
+from fastinit._torch_required import DISTRIBUTION
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pyproject():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)["project"]
+
+
+def test_the_name_in_errors_is_the_name_in_pyproject():
+    assert pyproject()["name"] == DISTRIBUTION
+
+
+def test_installed_distribution_is_this_package():
+    dist = importlib.metadata.distribution(DISTRIBUTION)
+    assert dist.version == pyproject()["version"] == fastinit.__version__
+    assert "fastinit/__init__.py" in {str(f) for f in dist.files}
+    [script] = [e for e in dist.entry_points if e.group == "console_scripts"]
+    assert (script.name, script.value) == ("fastinit", "fastinit.cli:main")
+    assert "torch" in dist.metadata.get_all("Provides-Extra")
+
