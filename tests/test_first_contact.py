@@ -31,3 +31,13 @@ def test_installed_distribution_is_this_package():
     assert (script.name, script.value) == ("fastinit", "fastinit.cli:main")
     assert "torch" in dist.metadata.get_all("Provides-Extra")
 
+
+@pytest.mark.parametrize("argv", [["--help"], ["checkpoint", "--help"], ["verify", "--help"]])
+def test_cli_help_is_plain_text(argv, capsys):
+    from fastinit.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    shown = capsys.readouterr().out
+    assert exit_.value.code == 0 and shown.startswith("usage: fastinit")
+    assert not any(mark in shown for mark in ("``", ":func:", ":mod:", ":class:"))

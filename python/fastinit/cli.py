@@ -1,4 +1,5 @@
-"""``fastinit`` command line: ``checkpoint`` (config.json -> safetensors) and ``verify``."""
+"""fastinit command line: write a safetensors checkpoint of a Llama/Mistral config.json
+(checkpoint) and recompute one to check it (verify). 'fastinit COMMAND --help' for each."""
 
 from __future__ import annotations
 
