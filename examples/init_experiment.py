@@ -22,8 +22,10 @@ set (orthonormal, then each layer's output std set to 1 and mean to 0).
 Prints train / test accuracy and the final cost per init, and writes cost curves and decision
 boundaries as PNGs to --out (default examples/out/) when matplotlib is installed.
 
-    python examples/init_experiment.py            # full run (about 25 s on one core)
+    python examples/init_experiment.py            # full run (about 30 s on one core)
     python examples/init_experiment.py --quick    # 1,500 iterations, for smoke tests
+
+On a terminal each init shows its progress until its row is printed.
 
 The cost is computed from the logits (``BCEWithLogitsLoss``: the same value and gradient
 ``sigmoid(z) - y`` as the textbook ``-y log a - (1 - y) log(1 - a)``, without its inf / NaN when
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from typing import Callable, Dict, List, Tuple
 
@@ -89,8 +92,9 @@ def build(init: str, x: Tensor, seed: int) -> torch.nn.Sequential:
 
 
 def train(model: torch.nn.Module, x: Tensor, y: Tensor, iters: int, lr: float,
-          every: int) -> List[float]:
-    """Full-batch gradient descent; returns the cost at iterations 0, every, 2 every, ..."""
+          every: int, progress: Callable[[int], None] = lambda i: None) -> List[float]:
+    """Full-batch gradient descent; returns the cost at iterations 0, every, 2 every, ...
+    (``progress(i)`` is called at each of them)."""
     loss_fn = torch.nn.BCEWithLogitsLoss()
     params = list(model.parameters())
     costs: List[float] = []
@@ -98,6 +102,7 @@ def train(model: torch.nn.Module, x: Tensor, y: Tensor, iters: int, lr: float,
         loss = loss_fn(model(x).squeeze(1), y)
         if i % every == 0 or i == iters:
             costs.append(float(loss.detach()))
+            progress(i)
         if i == iters:
             break
         grads = torch.autograd.grad(loss, params)
@@ -151,13 +156,18 @@ def plot(results: Dict[str, dict], xs: Tuple[Tensor, Tensor], out: str, every: i
 
 
 def run(name: str, data: Tuple[Tensor, ...], seeds: List[int], iters: int, lr: float,
-        every: int) -> dict:
+        every: int, show_progress: bool) -> dict:
     """Train one init once per seed; the first seed's model and costs are kept for the plots."""
     x, y, xt, yt = data
     r: dict = {"train": [], "test": [], "cost": []}
-    for s in seeds:
+    for j, s in enumerate(seeds):
+        def progress(i: int) -> None:
+            if show_progress:  # overwritten in place, then by the init's row
+                run_of = f"run {j + 1}/{len(seeds)}, " if len(seeds) > 1 else ""
+                print(f"\r{name:<11} {run_of}iteration {i}/{iters}", end="", flush=True)
+
         model = build(name, x, s)
-        costs = train(model, x, y, iters, lr, every)
+        costs = train(model, x, y, iters, lr, every, progress)
         r["train"].append(accuracy(model, x, y))
         r["test"].append(accuracy(model, xt, yt))
         r["cost"].append(costs[-1])
@@ -190,7 +200,9 @@ def main() -> None:
           f"net, full-batch GD, lr {args.lr}, {iters} iterations, seeds {seeds[0]}.."
           f"{seeds[-1]}" + (" (mean [min-max] over seeds)" if len(seeds) > 1 else ""))
     wa, wc = (21, 23) if len(seeds) > 1 else (9, 10)
-    print(f"{'init':<11} {'train acc':>{wa}} {'test acc':>{wa}} {'final cost':>{wc}} {'time':>6}")
+    header = f"{'init':<11} {'train acc':>{wa}} {'test acc':>{wa}} {'final cost':>{wc}} {'time':>6}"
+    print(header, flush=True)
+    show_progress = sys.stdout.isatty()
 
     def cell(v: List[float], pct: bool = True) -> str:
         f = (lambda a: f"{a:.1%}") if pct else (lambda a: f"{a:.4g}")
@@ -199,10 +211,11 @@ def main() -> None:
     results: Dict[str, dict] = {}
     for name in INITS:
         t0 = time.perf_counter()
-        r = results[name] = run(name, data, seeds, iters, args.lr, every)
+        r = results[name] = run(name, data, seeds, iters, args.lr, every, show_progress)
         r["train_mean"], r["test_mean"] = float(np.mean(r["train"])), float(np.mean(r["test"]))
-        print(f"{name:<11} {cell(r['train']):>{wa}} {cell(r['test']):>{wa}} "
-              f"{cell(r['cost'], False):>{wc}} {time.perf_counter() - t0:>5.1f}s", flush=True)
+        row = (f"{name:<11} {cell(r['train']):>{wa}} {cell(r['test']):>{wa}} "
+               f"{cell(r['cost'], False):>{wc}} {time.perf_counter() - t0:>5.1f}s")
+        print(("\r" if show_progress else "") + row.ljust(len(header)), flush=True)
     plot(results, (xtr, ytr), args.out, every)
 
 

@@ -69,3 +69,27 @@ def test_deep_signal_quick(tmp_path: Path) -> None:
     assert lines[("relu", "He")].rstrip().endswith("-")
     if _has_matplotlib():
         assert (tmp_path / "deep_signal.png").stat().st_size > 0
+
+
+def test_init_experiment_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "init_experiment.py"), "--quick",
+                             "--out", str(tmp_path)], stdout=follower, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 1 << 16)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, shown
+    text = shown.decode()
+    # each init counts its iterations in place, then its row overwrites the count
+    assert "\rHe          iteration 1500/1500" in text
+    assert re.search(r"\rHe\s+[\d.]+%\s+[\d.]+%\s+[\d.eE+-]+\s+[\d.]+s\r?\n", text), text
