@@ -3,6 +3,8 @@ the import name, the console script and the version agree everywhere they are wr
 
 import importlib.metadata
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -41,3 +43,13 @@ def test_cli_help_is_plain_text(argv, capsys):
     shown = capsys.readouterr().out
     assert exit_.value.code == 0 and shown.startswith("usage: fastinit")
     assert not any(mark in shown for mark in ("``", ":func:", ":mod:", ":class:"))
+
+
+def test_the_release_smoke_test_passes_here():
+    # tools/smoke_installed.py is cibuildwheel's test-command; tests/test_without_torch.py runs
+    # it without torch
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "smoke_installed.py")],
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.startswith(f"smoke: {DISTRIBUTION} {fastinit.__version__} ok (")
+    assert r.stdout.rstrip().endswith("torch present)")

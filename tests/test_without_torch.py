@@ -121,3 +121,13 @@ def test_cli_without_torch_is_one_line_and_help_works(tmp_path):
         assert (r.returncode, r.stdout, r.stderr) == (
             2, "", needs_torch(f"fastinit {command}") + "\n")
     assert sorted(os.listdir(tmp_path)) == ["c.json"]
+
+
+def test_the_release_smoke_test_passes_without_torch(tmp_path):
+    smoke = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
+                         "smoke_installed.py")
+    r = run_without_torch(f"import runpy\nrunpy.run_path({smoke!r}, run_name='__main__')",
+                          cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.startswith(f"smoke: {DISTRIBUTION} ") and r.stdout.rstrip().endswith(
+        "no torch)")
