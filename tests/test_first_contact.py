@@ -1,5 +1,6 @@
-"""The distribution is `fastinit-weights` (`fastinit` on the package index is another project);
-the import name, the console script and the version agree everywhere they are written."""
+"""First contact: the distribution is `fastinit-weights` (`fastinit` on the package index is
+another project) and its name, console script and version agree everywhere they are written;
+`fastinit --help` is plain text; the release smoke test passes on this install."""
 
 import importlib.metadata
 import os
@@ -11,12 +12,11 @@ import pytest
 import fastinit
 from fastinit._torch_required import DISTRIBUTION
 
-tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         return tomllib.load(f)["project"]
 
