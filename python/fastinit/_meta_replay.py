@@ -103,8 +103,8 @@ def _event_io(e: Any) -> Tuple[List[Tuple[Optional[int], bool]], List[Optional[i
     return [(storage_key(e.target), full)], []
 
 
-# inits whose result does not depend on the target's old values (all but sparse_'s zeros
-# pattern and the raw fill_/zero_ methods count as full when they cover the storage)
+# inits whose result does not depend on the target's old values, when they cover the whole
+# storage (sparse_ is left out, conservatively: its earlier history is then kept)
 _FULL_INITS = {"uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
                "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
                "kaiming_normal_", "orthogonal_", "fill_", "zero_", "_no_grad_uniform_",
