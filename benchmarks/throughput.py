@@ -3,12 +3,21 @@
 One buffer is allocated per (dtype, device) and every library fills that same buffer in place.
 Per op, each library (fastinit, torch, NumPy where it has an equivalent) and the bandwidth
 reference torch ``t.fill_(1.0)`` get one untimed warm-up call, then ``--repeats`` rounds that
-call each once in turn (interleaved, so drift of a shared machine hits all sides alike).  CUDA
+call each once in turn (interleaved, so drift of a shared machine hits all sides alike).  On
+the CPU the reference first writes the whole buffer once (its first touch) and the warm-up
+calls fill a 1/16 slice of it (code, thread pools, lazy set-up), not the whole buffer again.  CUDA
 rows time the GPU's work with CUDA events, with a sleep kernel queued first so that the
 host has enqueued the whole call before the GPU reaches the start event: they are device
 bandwidth figures, free of Python call overhead (``--cuda-wall`` times the synchronized call
 from the host instead).  CUDA buffers default to 2**28 elements (--quick 2**24), several
-times the L2 cache.  Reported per row:
+times the L2 cache.  CPU buffers default to 2**26 elements, at most 256 MiB (float64: 2**25
+elements), 8x a 32 MiB L3; an explicit --size applies to every dtype.
+
+The default run skips what repeats other rows or takes long without telling much about
+fastinit (--full, or naming the op in --ops, brings each back): orthogonal_ (a 4096x4096 QR
+on both sides, about 10 s) and kaiming_uniform_ / xavier_normal_ outside float32 (they are
+uniform_ / normal_ with another scale, the same kernels on both sides).  ``--full --size
+67108864`` gives the rows and sizes of BENCHMARKS.md's 2026-11-23 CPU table.  Reported per row:
 
 * GB/s      -- bytes of the output / MEDIAN time of one call (higher is better).
 * vs torch  -- this row's GB/s / torch's GB/s for the same op, dtype and device (> 1: faster
@@ -61,12 +70,15 @@ except ImportError:  # being written; kaiming/xavier fall back to 'composed'
     fi_nn = None
 
 SEED = 0
+ITEMSIZE = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
 DTYPES = ("float32", "bfloat16", "float16", "float64")
 NP_RNG = ("float32", "float64")  # dtypes NumPy's Generator writes in place
 REF_LIB = "torch" if torch is not None else "numpy"  # whose fill_ is the bandwidth reference
 MODEL = "model_construction"
 VOCAB, WIDTH, LAYERS = 32000, 4096, 8  # Embedding + 8 Linear: 265.3M parameters
 GPU_HEAD_START_CYCLES = 2_000_000  # ~1 ms of GPU sleep: longer than any call's host side
+CPU_BUFFER_MAX_BYTES = 2**28  # default CPU buffers: past the caches, no bigger (float64 2**25)
+WARMUP_FRACTION = 16  # CPU warm-up calls fill 1/16 of the buffer: enough to go multi-threaded
 
 
 def _as_2d(t: Any) -> Any:
@@ -105,6 +117,8 @@ class Op:
     dtypes: Tuple[str, ...] = DTYPES
     shape: Optional[Tuple[int, ...]] = None  # None: the shared --size buffer
     repeats: Optional[Tuple[int, int]] = None  # (quick, full) override of --repeats
+    # dtypes of the default run (None: all of ``dtypes``); --full or --ops naming it: all
+    default_dtypes: Optional[Tuple[str, ...]] = None
     note: str = ""  # label of the fastinit side, e.g. 'composed'
 
 
@@ -118,11 +132,12 @@ OPS: Dict[str, Op] = {op.name: op for op in (
        lambda a, g: g.standard_normal(out=a, dtype=a.dtype)),
     Op("trunc_normal_", lambda t: fastinit.trunc_normal_(t, 0.0, 0.02, -2.0, 2.0, seed=SEED),
        lambda t: torch.nn.init.trunc_normal_(t, 0.0, 0.02, -2.0, 2.0)),
+    # uniform_ / normal_ with a fan-based scale on both sides: other dtypes repeat those rows
     Op("kaiming_uniform_", _fi_kaiming_uniform,
        lambda t: torch.nn.init.kaiming_uniform_(_as_2d(t), a=0),
-       note="" if fi_nn is not None else "composed"),
+       note="" if fi_nn is not None else "composed", default_dtypes=("float32",)),
     Op("xavier_normal_", _fi_xavier_normal, lambda t: torch.nn.init.xavier_normal_(_as_2d(t)),
-       note="" if fi_nn is not None else "composed"),
+       note="" if fi_nn is not None else "composed", default_dtypes=("float32",)),
     Op("orthogonal_", (lambda t: fi_nn.orthogonal_(t, seed=SEED)) if _HAS_ORTHO else None,
        lambda t: torch.nn.init.orthogonal_(t), dtypes=("float32",), shape=(4096, 4096),
        repeats=(1, 3)),
@@ -130,7 +145,9 @@ OPS: Dict[str, Op] = {op.name: op for op in (
        lambda a, g: a.fill(1.0), numpy_dtypes=("float32", "float64", "float16")),
 )}
 ALL_OPS = (*OPS, MODEL)
-QUICK_OPS = tuple(o for o in ALL_OPS if o not in (MODEL, "orthogonal_"))
+SLOW_OPS = ("orthogonal_",)  # a QR on both sides, ~10 s: --full or --ops only
+DEFAULT_OPS = tuple(o for o in ALL_OPS if o not in SLOW_OPS)
+QUICK_OPS = tuple(o for o in DEFAULT_OPS if o != MODEL)
 
 
 @dataclass
@@ -163,17 +180,21 @@ def _csv(s: str) -> List[str]:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Command-line options; --quick sets size 2**22, 3 repeats and the quick op list."""
+    """Command-line options; --quick sets size 2**22, 3 repeats and the quick op list;
+    --full every op in every dtype."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ops", help=f"comma list of: {', '.join(ALL_OPS)} (default: all; "
-                                 f"--quick: all but {MODEL} and orthogonal_)")
+    p.add_argument("--ops", help=f"comma list of: {', '.join(ALL_OPS)}, each in every "
+                                 f"--dtypes (default: all but orthogonal_, kaiming_uniform_ "
+                                 f"and xavier_normal_ in float32 only; --quick: also no "
+                                 f"{MODEL}; --full: all)")
     p.add_argument("--dtypes", default=",".join(DTYPES),
                    help=f"comma list of: {', '.join(DTYPES)} (default: all)")
     p.add_argument("--devices", help="comma list of cpu,cuda (default: cpu, plus cuda when "
                                      "torch and fastinit both have CUDA)")
-    p.add_argument("--size", type=int, help="elements per tensor; shape (N/4096, 4096) when "
-                                            "divisible (default 2**26; --quick 2**22)")
+    p.add_argument("--size", type=int, help="elements per CPU tensor; shape (N/4096, 4096) "
+                                            "when divisible (default 2**26 but at most 256 MiB, "
+                                            "so float64 2**25; --quick 2**22)")
     p.add_argument("--cuda-size", type=int, help="elements per CUDA tensor (default 2**28; "
                                                  "--quick 2**24)")
     p.add_argument("--cuda-wall", action="store_true",
@@ -182,11 +203,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int,
                    help="timed calls per cell, median shown (default 5; --quick 3)")
     p.add_argument("--quick", action="store_true", help="size 2**22, 3 repeats, quick ops")
+    p.add_argument("--full", action="store_true",
+                   help="every op in every dtype: adds orthogonal_ (about 10 s) and "
+                        "kaiming_uniform_ / xavier_normal_ outside float32")
     p.add_argument("--threads", type=int, help="set fastinit's and torch's CPU thread counts "
                                                "(default: leave both as they are)")
     p.add_argument("--json", metavar="PATH", help="write metadata and every repeat time here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart (needs matplotlib)")
     args = p.parse_args(argv)
+    size_given = args.size is not None
     if args.size is None:
         args.size = 2**22 if args.quick else 2**26
     if args.cuda_size is None:
@@ -196,9 +221,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args.shape = (args.size // 4096, 4096) if args.size % 4096 == 0 else (args.size,)
     args.cuda_shape = ((args.cuda_size // 4096, 4096) if args.cuda_size % 4096 == 0
                        else (args.cuda_size,))
-    args.ops = _csv(args.ops) if args.ops else list(QUICK_OPS if args.quick else ALL_OPS)
+    args.all_dtypes_ops = set(_csv(args.ops) if args.ops else ALL_OPS if args.full else ())
+    args.ops = _csv(args.ops) if args.ops else list(
+        ALL_OPS if args.full else QUICK_OPS if args.quick else DEFAULT_OPS)
     args.ops.sort(key=lambda o: ALL_OPS.index(o) if o in ALL_OPS else -1)  # table order
     args.dtypes = _csv(args.dtypes)
+    args.cpu_shapes = {d: args.shape if size_given else cpu_default_shape(args.size, d)
+                       for d in args.dtypes if d in DTYPES}
     cuda = torch is not None and torch.cuda.is_available() and fastinit.cuda_available()
     args.devices = _csv(args.devices) if args.devices else ["cpu"] + ["cuda"] * cuda
     for name, got, allowed in (("ops", args.ops, ALL_OPS), ("dtypes", args.dtypes, DTYPES),
@@ -211,6 +240,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if "cuda" in args.devices and not cuda:
         p.error("--devices cuda needs torch with CUDA and fastinit built with CUDA")
     return args
+
+
+def cpu_default_shape(size: int, dtype: str) -> Tuple[int, ...]:
+    """``size`` elements, fewer where they would pass CPU_BUFFER_MAX_BYTES: a bigger buffer
+    measures the same bandwidth and only costs time."""
+    n = min(size, CPU_BUFFER_MAX_BYTES // ITEMSIZE[dtype])
+    return (n // 4096, 4096) if n % 4096 == 0 else (n,)
 
 
 def metadata(args: argparse.Namespace) -> Dict[str, Any]:
@@ -232,6 +268,8 @@ def metadata(args: argparse.Namespace) -> Dict[str, Any]:
         "numpy": np.__version__, "python": platform.python_version(),
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
         "size": args.size, "repeats": args.repeats,
+        "cpu_shapes": {d: "x".join(map(str, s)) for d, s in args.cpu_shapes.items()}
+        if "cpu" in args.devices else None,
         "cuda_size": args.cuda_size if "cuda" in args.devices else None,
         "cuda_timing": None if "cuda" not in args.devices else
         ("host clock around synchronized calls" if args.cuda_wall else "CUDA events"),
@@ -249,8 +287,10 @@ def allocate(shape: Tuple[int, ...], dtype: str, device: str) -> Any:
 
 
 def time_rounds(calls: Dict[str, Callable[[], Any]], repeats: int,
-                cuda: bool = False, wall: bool = False) -> Dict[str, List[float]]:
-    """One untimed warm-up per call, then ``repeats`` rounds that time each call once in turn.
+                cuda: bool = False, wall: bool = False,
+                warmups: Optional[Dict[str, Callable[[], Any]]] = None) -> Dict[str, List[float]]:
+    """One untimed warm-up per call (``warmups`` instead of ``calls`` where given), then
+    ``repeats`` rounds that time each call once in turn.
 
     Interleaving puts every library (and the fill_ reference) into the same stretch of time,
     so the ratios and % fill hold up on a machine whose speed drifts.  CUDA calls are timed by
@@ -278,13 +318,18 @@ def time_rounds(calls: Dict[str, Callable[[], Any]], repeats: int,
             torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    for fn in calls.values():
+    for fn in (calls if warmups is None else warmups).values():
         once(fn)
     times: Dict[str, List[float]] = {k: [] for k in calls}
     for _ in range(repeats):
         for k, fn in calls.items():
             times[k].append(once(fn))
     return times
+
+
+def reference_fill(t: Any) -> Any:
+    """The bandwidth reference: torch's fill_(1.0), or NumPy's fill without torch."""
+    return t.fill_(1.0) if torch is not None else t.fill(1.0)
 
 
 def candidates(op: Op, buf: Any, dtype: str, device: str) -> Dict[str, Callable[[], Any]]:
@@ -311,22 +356,28 @@ def progress(r: Result) -> None:
           file=sys.stderr, flush=True)
 
 
-def measure_buffer(args: argparse.Namespace, ops: List[Op], shape: Tuple[int, ...], dtype: str,
-                   device: str) -> List[Result]:
+def measure_buffer(args: argparse.Namespace, ops: List[Op], shape: Tuple[int, ...],
+                   base: Tuple[int, ...], dtype: str, device: str) -> List[Result]:
     """Each op of ``ops`` on one buffer, its libraries interleaved with the fill_ reference;
-    last, the reference row (all its times pooled)."""
+    last, the reference row (all its times pooled).  ``base``: the dtype's shared shape."""
     try:
         buf = allocate(shape, dtype, device)
     except (ImportError, RuntimeError) as e:  # no ml_dtypes for bfloat16; out of memory
         print(f"skipping {dtype} on {device}: {e}", file=sys.stderr, flush=True)
         return []
     shape_s, out, pooled = "x".join(map(str, shape)), [], []
-    suffix = "" if shape in (args.shape, args.cuda_shape) else f" [{shape_s}]"
-    ref = (lambda: buf.fill_(1.0)) if torch is not None else (lambda: buf.fill(1.0))
+    suffix = "" if shape == base else f" [{shape_s}]"
+    ref = lambda: reference_fill(buf)  # noqa: E731
+    part = buf[:max(1, len(buf) // WARMUP_FRACTION)]
+    if device == "cpu":
+        ref()  # the first touch, so that the warm-ups need not write the whole buffer
     for op in ops:
         reps = op.repeats[not args.quick] if op.repeats else args.repeats
+        # CUDA calls are cheap: warm up on the whole buffer, as timed
+        warmups = None if device == "cuda" else {**candidates(op, part, dtype, device),
+                                                  "ref": lambda: reference_fill(part)}
         times = time_rounds({**candidates(op, buf, dtype, device), "ref": ref}, reps,
-                            device == "cuda", args.cuda_wall)
+                            device == "cuda", args.cuda_wall, warmups)
         pooled += times.pop("ref")
         for lib, ts in times.items():
             out.append(Result(op.name, dtype, device, lib, shape_s, buf.nbytes, ts,
@@ -383,14 +434,15 @@ def run(args: argparse.Namespace) -> Tuple[List[Result], List[str]]:
         notes.append("orthogonal_: skipped (fastinit.nn_init.orthogonal_ is missing)")
     for device in args.devices:
         for dtype in args.dtypes:
-            base = args.shape if device == "cpu" else args.cuda_shape
+            base = args.cpu_shapes[dtype] if device == "cpu" else args.cuda_shape
             groups: Dict[Tuple[int, ...], List[Op]] = {base: []}
             for op in ops:
-                if dtype in op.dtypes:
+                if dtype in op.dtypes and (op.name in args.all_dtypes_ops or
+                                           dtype in (op.default_dtypes or op.dtypes)):
                     groups.setdefault(op.shape or base, []).append(op)
             for shape, group in groups.items():
                 if group or shape == base:
-                    results += measure_buffer(args, group, shape, dtype, device)
+                    results += measure_buffer(args, group, shape, base, dtype, device)
     if MODEL in args.ops:
         if torch is None or not hasattr(fastinit, "patch"):
             notes.append(f"{MODEL}: skipped (needs torch and fastinit.patch)")
