@@ -254,3 +254,24 @@ def test_timm_layer_scale_is_replayed_exactly():
     for block in (b for s in m.stages for b in s.blocks):
         assert torch.equal(block.gamma, torch.full_like(block.gamma, 1e-6))
     assert torch.isfinite(m(torch.randn(1, 3, 32, 32))).all()
+
+
+def _clip():
+    t = _transformers()
+    cfg = t.CLIPConfig(text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=2, vocab_size=99, bos_token_id=0,
+                                        eos_token_id=1, pad_token_id=1),
+                       vision_config=dict(hidden_size=32, intermediate_size=64,
+                                          num_hidden_layers=1, num_attention_heads=2,
+                                          image_size=32, patch_size=8),
+                       projection_dim=16)
+    return t.CLIPModel(cfg)
+
+
+def test_clip_built_on_meta_keeps_its_logit_scale(tmp_path):
+    """CLIP's logit_scale is nn.Parameter(torch.tensor(2.6592)), set only in __init__ (its
+    _init_weights leaves it): materialize keeps the data torch.tensor was given on meta (it
+    refused before: no op carried it); init_module cannot re-run __init__ and names it."""
+    assert_like_eager(_clip, how="materialize")
+    with pytest.warns(UserWarning, match="logit_scale"):
+        assert fastinit.init_module(_clip(), seed=0) == ["logit_scale"]

@@ -87,7 +87,22 @@ class Bernoulli(nn.Module):
 class Literal(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.table = nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))  # no data kept on meta
+        self.table = nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))  # no op carries the data
+        self.register_buffer("scale", torch.as_tensor(2.5) * torch.ones(2))
+
+
+def test_data_made_into_tensors_on_meta_is_kept():
+    """torch.tensor(data) on the meta device passes through no aten op (CLIP's logit_scale is
+    nn.Parameter(torch.tensor(2.6592))): the call is seen and its data replayed."""
+    m = fastinit.materialize(Literal, dtype=torch.bfloat16)
+    assert torch.equal(m.table, torch.tensor([1.0, 2.0, 3.0], dtype=torch.bfloat16))
+    assert torch.equal(m.scale, torch.full((2,), 2.5, dtype=torch.bfloat16))
+
+
+class Unwritten(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.empty(3))  # nothing ever gives it values
 
 
 class LiteralOverwritten(Literal):
@@ -102,14 +117,14 @@ def test_an_overwritten_unreplayable_value_is_not_needed():
     assert torch.equal(m.table, torch.tensor([0.5, 1.5, 2.5]))
 
 
-class LiteralWithReset(Literal):
+class UnwrittenWithReset(Unwritten):
     def reset_parameters(self) -> None:
         nn.init.ones_(self.table)
 
 
 @pytest.mark.parametrize("build, why", [
     (Bernoulli, "mask: aten.bernoulli.* draws random numbers fastinit has no keyed version"),
-    (Literal, "table: no init call or op gave it values while it was built"),
+    (Unwritten, "table: no init call or op gave it values while it was built"),
 ])
 def test_what_cannot_be_replayed_is_refused(build, why):
     with pytest.raises(ValueError, match=why.replace("(", r"\(").replace(")", r"\)")):
@@ -118,10 +133,10 @@ def test_what_cannot_be_replayed_is_refused(build, why):
 
 def test_fallback_runs_the_owners_init_code_and_says_so():
     with pytest.warns(UserWarning, match="table got their values from their modules' init"):
-        m, fell_back = fastinit.materialize(LiteralWithReset, return_untouched=True)
+        m, fell_back = fastinit.materialize(UnwrittenWithReset, return_untouched=True)
     assert fell_back == ["table"] and torch.equal(m.table, torch.ones(3))
     with pytest.raises(ValueError, match="table"):
-        fastinit.materialize(LiteralWithReset, fallback_init=False)
+        fastinit.materialize(UnwrittenWithReset, fallback_init=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fastinit.materialize(LiteralWithReset, warn=False)
+        fastinit.materialize(UnwrittenWithReset, warn=False)

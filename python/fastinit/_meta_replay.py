@@ -10,14 +10,17 @@ events include an op (``1e-6 * torch.ones(dim)``, ``arange(...) * 2``, a RoPE ``
 calls on the target device, init calls through patch mode, random factory ops
 (``randn``/``rand``/``normal``) as fastinit fills keyed by the tensor they flow into.
 
+Data made into a tensor on the meta device (``nn.Parameter(torch.tensor(2.6592))``, CLIP's
+``logit_scale``) passes through no op; a TorchFunctionMode sees the call and keeps the data.
 What cannot be replayed is reported, never guessed: a random op fastinit has no keyed version
-of (``bernoulli``, ``randint``, ``randperm``, ...), a tensor whose values came from no visible
-op (``torch.tensor([...])`` on the meta device keeps no data), an op that fails on real data.
+of (``bernoulli``, ``randint``, ``randperm``, ...), a tensor whose values came from nothing
+fastinit saw, an op that fails on real data.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+import contextlib
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from .streams import storage_key
 
@@ -71,6 +74,43 @@ def _whole(t: Any) -> bool:
     """True when ``t`` covers its whole storage."""
     return (t.storage_offset() == 0 and t.is_contiguous()
             and t.numel() * t.element_size() == t.untyped_storage().nbytes())
+
+
+class LiteralEvent(OpEvent):
+    """``torch.tensor(data)`` (or ``as_tensor``, ``asarray``, ``Tensor.new_tensor``) made on
+    the meta device: no op carries its data, so the call is run again on the CPU to keep it."""
+
+    def __init__(self, out: Any, data: Any) -> None:  # noqa: super().__init__ parses a schema
+        self.func, self.args, self.kwargs, self.op = None, (), {}, "literal"
+        self.out_tree = out.detach()
+        self.outs = [self.out_tree]
+        self.writes = [(storage_key(self.out_tree), True)]
+        self.reads: List[Optional[int]] = []
+        self.data = data
+
+
+@contextlib.contextmanager
+def meta_log(events: List[Any], quiet: Callable[[], bool]) -> Iterator[None]:
+    """For the block: an :class:`OpEvent` in ``events`` for each aten op that touches a meta
+    tensor, and a :class:`LiteralEvent` for each tensor made from data on meta, while
+    ``quiet()`` is False. Enter it inside ``torch.device("meta")``."""
+    import torch  # noqa: PLC0415
+    from torch.overrides import TorchFunctionMode  # noqa: PLC0415
+
+    literal_funcs = {torch.tensor, torch.as_tensor, torch.asarray, torch.Tensor.new_tensor}
+
+    class _Literals(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (),
+                               kwargs: Optional[dict] = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if (func in literal_funcs and isinstance(out, torch.Tensor)
+                    and out.device.type == "meta" and not quiet()):
+                events.append(LiteralEvent(out, func(*args, **{**kwargs, "device": "cpu"})))
+            return out
+
+    with _Literals(), dispatch_logger(events, quiet):
+        yield
 
 
 def dispatch_logger(events: List[Any], quiet: Callable[[], bool]) -> Any:
@@ -201,6 +241,9 @@ class _Interpreter:
                                       **self.real(e.kwargs))
             else:
                 getattr(self.view(e.target), e.name)(*self.real(e.args), **self.real(e.kwargs))
+            return
+        if isinstance(e, LiteralEvent):
+            self._result(e.outs[0], e.data.to(self.device))
             return
         if e.allocates:
             for o in e.outs:

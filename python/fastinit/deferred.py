@@ -13,8 +13,7 @@
    on the CPU first. One whose value was computed (``1e-6 * torch.ones(n)``, a RoPE
    ``inv_freq``, an in-place rescale after an init) has its history run again on the device.
 
-What cannot be replayed (a random op with no keyed fastinit version, data that never passed
-through an op, a tensor nothing wrote) gets its module's own init code when ``fallback_init``
+What cannot be replayed (a random op with no keyed fastinit version, a tensor nothing wrote) gets its module's own init code when ``fallback_init``
 (the default), with a warning; whatever that leaves is a ValueError: never ``to_empty`` memory.
 """
 
@@ -24,7 +23,7 @@ import contextlib
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from ._meta_replay import computed, dispatch_logger, replay_computed
+from ._meta_replay import computed, meta_log, replay_computed
 from ._targets import torch_floating_dtype
 from ._torch_required import require_torch
 from ._init_tracing import init_function, tracing
@@ -150,7 +149,7 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
                            f"device")
     recorder = Recorder()
     with torch.device("meta"), patch(), tracing(recorder), recorder.copies(), \
-            dispatch_logger(recorder.records, recorder.quiet):
+            meta_log(recorder.records, recorder.quiet):
         model = build()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{fn}: build() must return a torch.nn.Module, got "
@@ -213,8 +212,7 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     return (model, untouched) if return_untouched else model
 
 
-_NOTHING = ("no init call or op gave it values while it was built (torch.tensor(...) made on "
-            "the meta device keeps no data)")
+_NOTHING = "no init call or op gave it values while it was built"
 
 
 def _retie(model: Any, ties: List[List[str]]) -> None:
