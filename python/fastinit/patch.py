@@ -11,7 +11,10 @@
   fills of the same distributions (:mod:`fastinit._timm_compat`), also when timm is first
   imported inside the block;
 * ``torch.Tensor.uniform_(from=0, to=1, *, generator=None)`` and
-  ``torch.Tensor.normal_(mean=0, std=1, *, generator=None)`` to fastinit's fills.
+  ``torch.Tensor.normal_(mean=0, std=1, *, generator=None)`` to fastinit's fills;
+* and, for DTensor parameters (FSDP2, tensor parallel), each of these inits to the rank's local
+  shard at its global coordinates (:mod:`fastinit._dtensor`), so the gathered values do not
+  depend on the mesh.
 
 fastinit handles a call when the tensor is a plain ``torch.Tensor`` / ``nn.Parameter`` of a
 float dtype the engine fills (float32/64, float16, bfloat16, float8), on the CPU, on CUDA when
