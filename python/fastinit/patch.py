@@ -112,7 +112,8 @@ def _modes_active(torch: Any) -> bool:
     return any(not isinstance(m, DeviceContext) for m in _get_current_function_mode_stack())
 
 
-def _route(name: str, fast: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+def _route(name: str, fast: Callable[..., Any],
+           original: Callable[..., Any]) -> Callable[..., Any]:
     """torch.nn.init.<name> (or timm's, ``name`` then "module:function") under patch: fastinit's
     version when patch mode is on and fastinit handles the tensor, a DTensor's shards included.
     The check runs at call time, so a reference captured while patched (transformers'
