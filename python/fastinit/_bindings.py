@@ -8,8 +8,9 @@ module once, remembers where a watched function is bound, and later scans only m
 (or replaced in ``sys.modules``) since.
 
 A module still being imported when scanned is scanned again next time. One that binds a
-watched name after its import finished (a ``global`` assignment at run time) is not seen; patch mode's routed functions check at call time whether patch mode is on, so
-such a copy still behaves as torch's.
+watched name after its import finished (a ``global`` assignment at run time) is not seen;
+patch mode's routed functions check at call time whether patch mode is on, so such a copy
+still behaves as torch's.
 """
 
 from __future__ import annotations
