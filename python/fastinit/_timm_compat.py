@@ -32,12 +32,12 @@ import math
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import nn_init
+from .keras_init import _draw
 
 #: where timm defines them; patch mode routes these names there and wherever they were copied
 MODULE = "timm.layers.weight_init"
 NAMES: Tuple[str, ...] = ("trunc_normal_", "trunc_normal_tf_", "variance_scaling_",
                           "lecun_normal_")
-_TF_STD = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2], as timm and TF use it
 _MODES = ("fan_in", "fan_out", "fan_avg")
 
 
@@ -52,11 +52,17 @@ def _reals(*xs: Any) -> Optional[Tuple[float, ...]]:
     return tuple(out)
 
 
+def _truncation(mean: Any, std: Any, a: Any, b: Any) -> Optional[Tuple[float, ...]]:
+    """(mean, std, a, b) as floats where the formulas hold (std > 0, a < b), else None."""
+    p = _reals(mean, std, a, b)
+    return p if p is not None and p[1] > 0 and p[2] < p[3] else None
+
+
 def _trunc_normal_(original: Callable[..., Any]) -> Callable[..., Any]:
     def trunc_normal_(tensor: Any, mean: float = 0., std: float = 1., a: float = -2.,
                       b: float = 2.) -> Any:
-        p = _reals(mean, std, a, b)
-        if p is None or not (p[1] > 0 and p[2] < p[3]):
+        p = _truncation(mean, std, a, b)
+        if p is None:
             return original(tensor, mean, std, a, b)
         return nn_init.trunc_normal_(tensor, *p)
 
@@ -66,8 +72,8 @@ def _trunc_normal_(original: Callable[..., Any]) -> Callable[..., Any]:
 def _trunc_normal_tf_(original: Callable[..., Any]) -> Callable[..., Any]:
     def trunc_normal_tf_(tensor: Any, mean: float = 0., std: float = 1., a: float = -2.,
                          b: float = 2.) -> Any:
-        p = _reals(mean, std, a, b)
-        if p is None or not (p[1] > 0 and p[2] < p[3]):
+        p = _truncation(mean, std, a, b)
+        if p is None:
             return original(tensor, mean, std, a, b)
         m, s, lo, hi = p
         return nn_init.trunc_normal_(tensor, m, s, m + lo * s, m + hi * s)
@@ -75,8 +81,10 @@ def _trunc_normal_tf_(original: Callable[..., Any]) -> Callable[..., Any]:
     return trunc_normal_tf_
 
 
-def _variance_scaling(tensor: Any, scale: float, mode: str, distribution: str) -> bool:
-    """Fill as timm's variance_scaling_; False (nothing written) where timm's own must run."""
+def _variance_scaling(fn: str, tensor: Any, scale: float, mode: str, distribution: str) -> bool:
+    """Fill as timm's variance_scaling_; False (nothing written) where timm's own must run.
+    The variance from torch's fans (timm's), the draw as Keras's (keras_init._draw: the same
+    three laws, TF's 0.8796 correction of the truncated normal)."""
     p = _reals(scale)
     if p is None or p[0] <= 0 or mode not in _MODES or distribution not in (
             "truncated_normal", "normal", "uniform") or tensor.dim() < 2:
@@ -85,22 +93,14 @@ def _variance_scaling(tensor: Any, scale: float, mode: str, distribution: str) -
     denom = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     if denom <= 0:
         return False
-    variance = p[0] / denom
-    if distribution == "truncated_normal":
-        s = math.sqrt(variance) / _TF_STD
-        nn_init.trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s)
-    elif distribution == "normal":
-        nn_init.normal_(tensor, 0.0, math.sqrt(variance))
-    else:
-        bound = math.sqrt(3 * variance)
-        nn_init.uniform_(tensor, -bound, bound)
+    _draw(fn, tensor, distribution, p[0] / denom, None, None, None, None)
     return True
 
 
 def _variance_scaling_(original: Callable[..., Any]) -> Callable[..., Any]:
     def variance_scaling_(tensor: Any, scale: float = 1.0, mode: str = "fan_in",
                           distribution: str = "normal") -> None:
-        if not _variance_scaling(tensor, scale, mode, distribution):
+        if not _variance_scaling("variance_scaling_", tensor, scale, mode, distribution):
             original(tensor, scale, mode, distribution)
 
     return variance_scaling_
@@ -108,7 +108,7 @@ def _variance_scaling_(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _lecun_normal_(original: Callable[..., Any]) -> Callable[..., Any]:
     def lecun_normal_(tensor: Any) -> None:
-        if not _variance_scaling(tensor, 1.0, "fan_in", "truncated_normal"):
+        if not _variance_scaling("lecun_normal_", tensor, 1.0, "fan_in", "truncated_normal"):
             original(tensor)
 
     return lecun_normal_
