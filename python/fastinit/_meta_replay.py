@@ -179,6 +179,18 @@ def computed(events: List[Any], model_keys: Dict[int, str]) -> Tuple[Dict[int, S
     return needed, out
 
 
+def real_view(meta_ref: Any, real_ref: Any, offset: int, shape: Tuple[int, ...],
+              stride: Tuple[int, ...]) -> Any:
+    """The view of ``real_ref`` that the meta view (offset, shape, stride) is of ``meta_ref``:
+    ``real_ref`` itself when it is the whole of it, else the same geometry at the same
+    distance from the reference's own offset."""
+    if (offset, shape, stride) == (meta_ref.storage_offset(), tuple(meta_ref.shape),
+                                   tuple(meta_ref.stride())):
+        return real_ref
+    return real_ref.as_strided(shape, stride,
+                               offset - meta_ref.storage_offset() + real_ref.storage_offset())
+
+
 class Unreplayable(Exception):
     """An event of a computed tensor's history that cannot be run again exactly."""
 
@@ -202,8 +214,7 @@ class _Interpreter:
         if tuple(r.stride()) != tuple(m.stride()):
             raise Unreplayable("a view of a tensor whose real strides differ from its meta "
                                "ones")
-        offset = meta.storage_offset() - m.storage_offset() + r.storage_offset()
-        return r.as_strided(tuple(meta.shape), tuple(meta.stride()), offset)
+        return real_view(m, r, meta.storage_offset(), tuple(meta.shape), tuple(meta.stride()))
 
     def real(self, x: Any) -> Any:
         import torch  # noqa: PLC0415

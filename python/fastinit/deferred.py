@@ -23,7 +23,7 @@ import contextlib
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from ._meta_replay import computed, meta_log, replay_computed
+from ._meta_replay import computed, meta_log, real_view, replay_computed
 from ._targets import torch_floating_dtype
 from ._torch_required import require_torch
 from ._init_tracing import init_function, tracing
@@ -109,14 +109,6 @@ class Recorder:
         return out
 
 
-def _real_view(real: Any, rec: _Record, whole_meta: Any) -> Any:
-    off, shape, stride = rec.view
-    if (off, shape, stride) == (whole_meta.storage_offset(), tuple(whole_meta.shape),
-                                tuple(whole_meta.stride())):
-        return real
-    return real.as_strided(shape, stride, off)
-
-
 def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None,
                 seed: int = 0, *, warn: bool = True, fallback_init: bool = True,
                 return_untouched: bool = False) -> Any:
@@ -178,7 +170,8 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     tracker = _Tracker(keys, {})
     with patch(), _resolving(keys), torch.no_grad():
         for rec, pname in plan:
-            real = _real_view(named[pname], rec, meta_named[pname])
+            # rec.view, not rec.target: a deep copy replays its template's records
+            real = real_view(meta_named[pname], named[pname], *rec.view)
             keys.fallback, keys._tmp = keys.name_of(real), 0
             tracker.touched.add(pname)
             if rec.kind == "init":
