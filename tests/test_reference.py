@@ -174,7 +174,11 @@ def _isa_cases() -> dict:
     extra = [("normal", (0.0, 1e-6)), ("trunc_normal", (0.0, 0.001, -2.0, 2.0)),
              ("trunc_normal", (0.0, 1.0, 5.0, 6.0)), ("trunc_normal", (0.0, 1.0, 20.0, 21.0)),
              ("uniform", (-3.7, 2.1)), ("normal", (1 + 2**-8, 1e-7)),
-             ("normal", (1 + 3 * 2**-8, 1e-7)), ("normal", (0.0, 1e-39))]
+             ("normal", (1 + 3 * 2**-8, 1e-7)), ("normal", (0.0, 1e-39)),
+             # every lane in PPND16's tail (float64 packs those lanes: normal64_simd.h), down
+             # to subnormal q on both sides; and both sides mixed
+             ("trunc_normal", (0.0, 1.0, -40.0, -30.0)), ("trunc_normal", (0.0, 1.0, 37.0, 38.5)),
+             ("trunc_normal", (0.0, 1.0, -0.1, 3.0))]
     for kind, params in extra:
         for dtype in dtypes:
             cases[f"{kind}{params}-{dtype}"] = dict(kind=kind, dtype=dtype, params=list(params),

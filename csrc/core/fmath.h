@@ -39,21 +39,38 @@ FI_HD float log_f32(float x) {
   return (f + y) + ef * 0.693359375f;
 }
 
+// The float64 functions below are written once for any number of lanes: L says how its number
+// type D is made and read. ScalarF64 is plain double (every backend); cpu/normal64_simd.h
+// supplies the same for SIMD vectors. A condition is a bool or a lane mask, and `c ? a : b`
+// selects either way, so each lane runs exactly these operations in this order.
+struct ScalarF64 {
+  using D = double;
+  FI_HD static double splat(double x) { return x; }
+  FI_HD static uint64_t bits(double x) { return f64_bits(x); }
+  FI_HD static double from_bits(uint64_t u) { return f64_from(u); }
+  FI_HD static double small_int(uint64_t u) { return double(int64_t(u)); }  // u < 2^52: exact
+  FI_HD static double sqrt(double x) { return fi_sqrt(x); }
+};
+
 // Natural log for finite x > 0 in double: log(m) = 2 atanh(s), s = (m-1)/(m+1), Taylor series
-// to s^21 (|s| < 0.1716), plus e*ln2 split in two parts; a few ulp.
-FI_HD double log_f64(double x) {
-  const bool sub = x < 2.2250738585072014e-308;
+// to s^21 (|s| < 0.1716), plus e*ln2 split in two parts; a few ulp. The exponent e is carried
+// as a double (a small integer: exact).
+template <class L>
+FI_HD typename L::D log_f64_lanes(typename L::D x) {
+  using D = typename L::D;
+  const auto sub = x < 2.2250738585072014e-308;
   x = sub ? x * 18014398509481984.0 : x;  // 2^54
-  const uint64_t ix = f64_bits(x);
-  int64_t e = int64_t((ix >> 52) & 0x7FFu) - 1023 - (sub ? 54 : 0);
-  double m = f64_from((ix & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
-  const bool big = m > 1.4142135623730951;
+  const auto ix = L::bits(x);
+  D ed = L::small_int((ix >> 52) & 0x7FFu) - 1023.0;
+  ed = sub ? ed - 54.0 : ed;
+  D m = L::from_bits((ix & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
+  const auto big = m > 1.4142135623730951;
   m = big ? m * 0.5 : m;
-  e = big ? e + 1 : e;
-  const double f = m - 1.0;
-  const double s = f / (2.0 + f);
-  const double s2 = s * s;
-  double r = 2.0 / 21.0;
+  ed = big ? ed + 1.0 : ed;
+  const D f = m - 1.0;
+  const D s = f / (2.0 + f);
+  const D s2 = s * s;
+  D r = L::splat(2.0 / 21.0);
   r = r * s2 + 2.0 / 19.0;
   r = r * s2 + 2.0 / 17.0;
   r = r * s2 + 2.0 / 15.0;
@@ -64,10 +81,10 @@ FI_HD double log_f64(double x) {
   r = r * s2 + 2.0 / 5.0;
   r = r * s2 + 2.0 / 3.0;
   r = r * s2;
-  const double ed = double(e);
-  const double log_m = (s + s) + s * r;
+  const D log_m = (s + s) + s * r;
   return (ed * 1.90821492927058770002e-10 + log_m) + ed * 6.93147180369123816490e-01;
 }
+FI_HD double log_f64(double x) { return log_f64_lanes<ScalarF64>(x); }
 
 // Standard normal quantile Phi^-1(q) for q in (0, 0.5] (slightly above 0.5 is fine), float:
 // Wichura's AS241 PPND7 (7 digits; about 4e-7 relative in float arithmetic down to q = 1e-45).
@@ -159,11 +176,12 @@ FI_HD float ndtri_table_f32(float q) {
 }
 
 // Standard normal quantile for q in (0, 0.5], double: Wichura's AS241 (PPND16), about 1e-16
-// relative. Both regions are evaluated and one is selected, so there is no data-dependent branch.
-FI_HD double ndtri_lower_f64(double q) {
-  const double c = q - 0.5;
-  const double rc = 0.180625 - c * c;
-  double num = 2.5090809287301226727e+3;
+// relative. Its central region, c = q - 1/2 with c >= -0.425:
+template <class L>
+FI_HD typename L::D ppnd16_central(typename L::D c) {
+  using D = typename L::D;
+  const D rc = 0.180625 - c * c;
+  D num = L::splat(2.5090809287301226727e+3);
   num = num * rc + 3.3430575583588128105e+4;
   num = num * rc + 6.7265770927008700853e+4;
   num = num * rc + 4.5921953931549871457e+4;
@@ -171,7 +189,7 @@ FI_HD double ndtri_lower_f64(double q) {
   num = num * rc + 1.9715909503065514427e+3;
   num = num * rc + 1.3314166789178437745e+2;
   num = num * rc + 3.3871328727963666080e+0;
-  double den = 5.2264952788528545610e+3;
+  D den = L::splat(5.2264952788528545610e+3);
   den = den * rc + 2.8729085735721942674e+4;
   den = den * rc + 3.9307895800092710610e+4;
   den = den * rc + 2.1213794301586595867e+4;
@@ -179,29 +197,46 @@ FI_HD double ndtri_lower_f64(double q) {
   den = den * rc + 6.8718700749205790830e+2;
   den = den * rc + 4.2313330701600911252e+1;
   den = den * rc + 1.0;
-  const double central = c * num / den;
+  return c * num / den;
+}
 
-  const double qt = q < 0.5 ? q : 0.5;  // keeps the unused tail lane finite
-  const double r0 = fi_sqrt(-log_f64(qt));
-  const bool far = r0 > 5.0;
-  const double r = far ? r0 - 5.0 : r0 - 1.6;
-  double tn = far ? 2.01033439929228813265e-7 : 7.74545014278341407640e-4;
-  tn = tn * r + (far ? 2.71155556874348757815e-5 : 2.27238449892691845833e-2);
-  tn = tn * r + (far ? 1.24266094738807843860e-3 : 2.41780725177450611770e-1);
-  tn = tn * r + (far ? 2.65321895265761230930e-2 : 1.27045825245236838258e+0);
-  tn = tn * r + (far ? 2.96560571828504891230e-1 : 3.64784832476320460504e+0);
-  tn = tn * r + (far ? 1.78482653991729133580e+0 : 5.76949722146069140550e+0);
-  tn = tn * r + (far ? 5.46378491116411436990e+0 : 4.63033784615654529590e+0);
-  tn = tn * r + (far ? 6.65790464350110377720e+0 : 1.42343711074968357734e+0);
-  double td = far ? 2.04426310338993978564e-15 : 1.05075007164441684324e-9;
-  td = td * r + (far ? 1.42151175831644588870e-7 : 5.47593808499534494600e-4);
-  td = td * r + (far ? 1.84631831751005468180e-5 : 1.51986665636164571966e-2);
-  td = td * r + (far ? 7.86869131145613259100e-4 : 1.48103976427480074590e-1);
-  td = td * r + (far ? 1.48753612908506148525e-2 : 6.89767334985100004550e-1);
-  td = td * r + (far ? 1.36929880922735805310e-1 : 1.67638483018380384940e+0);
-  td = td * r + (far ? 5.99832206555887937690e-1 : 2.05319162663775882187e+0);
+template <class L, class Cond>
+FI_HD typename L::D pick_f64(Cond c, double if_true, double otherwise) {
+  return c ? L::splat(if_true) : L::splat(otherwise);
+}
+
+// PPND16's tail region (c < -0.425), finite for every q in (0, 0.5].
+template <class L>
+FI_HD typename L::D ppnd16_tail(typename L::D q) {
+  using D = typename L::D;
+  const D qt = q < 0.5 ? q : L::splat(0.5);  // keeps a central lane's value finite
+  const D r0 = L::sqrt(-log_f64_lanes<L>(qt));
+  const auto far = r0 > 5.0;
+  const D r = far ? r0 - 5.0 : r0 - 1.6;
+  D tn = pick_f64<L>(far, 2.01033439929228813265e-7, 7.74545014278341407640e-4);
+  tn = tn * r + pick_f64<L>(far, 2.71155556874348757815e-5, 2.27238449892691845833e-2);
+  tn = tn * r + pick_f64<L>(far, 1.24266094738807843860e-3, 2.41780725177450611770e-1);
+  tn = tn * r + pick_f64<L>(far, 2.65321895265761230930e-2, 1.27045825245236838258e+0);
+  tn = tn * r + pick_f64<L>(far, 2.96560571828504891230e-1, 3.64784832476320460504e+0);
+  tn = tn * r + pick_f64<L>(far, 1.78482653991729133580e+0, 5.76949722146069140550e+0);
+  tn = tn * r + pick_f64<L>(far, 5.46378491116411436990e+0, 4.63033784615654529590e+0);
+  tn = tn * r + pick_f64<L>(far, 6.65790464350110377720e+0, 1.42343711074968357734e+0);
+  D td = pick_f64<L>(far, 2.04426310338993978564e-15, 1.05075007164441684324e-9);
+  td = td * r + pick_f64<L>(far, 1.42151175831644588870e-7, 5.47593808499534494600e-4);
+  td = td * r + pick_f64<L>(far, 1.84631831751005468180e-5, 1.51986665636164571966e-2);
+  td = td * r + pick_f64<L>(far, 7.86869131145613259100e-4, 1.48103976427480074590e-1);
+  td = td * r + pick_f64<L>(far, 1.48753612908506148525e-2, 6.89767334985100004550e-1);
+  td = td * r + pick_f64<L>(far, 1.36929880922735805310e-1, 1.67638483018380384940e+0);
+  td = td * r + pick_f64<L>(far, 5.99832206555887937690e-1, 2.05319162663775882187e+0);
   td = td * r + 1.0;
-  const double tail = -(tn / td);
+  return -(tn / td);
+}
+
+// Both regions are evaluated and one is selected, so there is no data-dependent branch.
+FI_HD double ndtri_lower_f64(double q) {
+  const double c = q - 0.5;
+  const double central = ppnd16_central<ScalarF64>(c);
+  const double tail = ppnd16_tail<ScalarF64>(q);
   return (c < -0.425) ? tail : central;
 }
 

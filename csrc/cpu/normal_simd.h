@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "../core/distributions.h"
+#include "normal64_simd.h"
 
 namespace fastinit {
 namespace cpu {
@@ -172,7 +173,8 @@ inline void trunc_normal_batch(const TruncNormal32& d, const uint32_t* __restric
 }
 #endif
 
-// Distribution values for a batch of words; the float32 normals take the vector paths above.
+// Distribution values for a batch of words; the float32 normals take the vector paths above,
+// the float64 ones those of normal64_simd.h.
 template <class Dist, class W, class CT>
 void dist_batch(const Dist& dist, const W* w, CT* v, int64_t n) {
   for (int64_t j = 0; j < n; ++j) v[j] = dist(w[j]);
@@ -181,6 +183,10 @@ void dist_batch(const Dist& dist, const W* w, CT* v, int64_t n) {
 inline void dist_batch(const Normal32& d, const uint32_t* w, float* v, int64_t n) { normal_batch(d, w, v, n); }
 inline void dist_batch(const TruncNormal32& d, const uint32_t* w, float* v, int64_t n) {
   trunc_normal_batch(d, w, v, n);
+}
+inline void dist_batch(const Normal64& d, const uint64_t* w, double* v, int64_t n) { normal64_batch(d, w, v, n); }
+inline void dist_batch(const TruncNormal64& d, const uint64_t* w, double* v, int64_t n) {
+  trunc_normal64_batch(d, w, v, n);
 }
 #endif
 

@@ -1,0 +1,140 @@
+// AVX-512 and AVX2 forms of core's float64 normal and truncated-normal transforms
+// (distributions.h std_normal_f64 / trunc_std_normal<double>): fmath.h's lane-generic PPND16
+// and log on GCC vectors of 8 (AVX-512) or 4 (AVX2) doubles, so the same IEEE operations in
+// the same order and the same bits (tests hold them to the reference).
+//
+// PPND16 has a central rational (|q - 1/2| <= 0.425, 85% of draws) and a tail one behind a log
+// and a sqrt. The scalar form computes both and selects; here every lane takes the central form
+// in a first pass, which also lists the lanes that need the tail, and a second pass computes
+// the tail for those lanes only, packed into full vectors. The select picks the same value, so
+// the bits do not change; about 2.5x less arithmetic.
+#pragma once
+#if defined(__AVX512F__) || defined(__AVX2__)  // x86 only: other targets take the scalar loop
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../core/distributions.h"
+
+namespace fastinit {
+namespace cpu {
+namespace {  // internal linkage: compiled once per instruction set
+
+#if defined(__AVX512F__)
+constexpr int kLanes64 = 8;
+#else
+constexpr int kLanes64 = 4;
+#endif
+typedef double VD __attribute__((vector_size(8 * kLanes64)));
+typedef int64_t VL __attribute__((vector_size(8 * kLanes64)));  // comparison results: 0 / -1
+typedef uint64_t VU __attribute__((vector_size(8 * kLanes64)));
+
+#if defined(__AVX512F__)
+inline unsigned vbits64(VL m) { return _mm512_movepi64_mask(__m512i(m)); }
+#else
+inline unsigned vbits64(VL m) { return unsigned(_mm256_movemask_pd(__m256d(m))); }
+#endif
+template <class V, class T>
+inline V vload64(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V, class T>
+inline void vstore64(T* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// core's lane-generic float64 functions (fmath.h) on these vectors.
+struct VecF64 {
+  using D = VD;
+  static VD splat(double x) { return VD{} + x; }  // 0 + x is x: no constant here is -0
+  static VU bits(VD x) { return VU(x); }
+  static VD from_bits(VU u) { return VD(u); }
+  // double(int64_t(u)) for u < 2^52, exactly: 2^52 + u has u as its mantissa.
+  static VD small_int(VU u) { return VD(u | 0x4330000000000000ull) - 4503599627370496.0; }
+#if defined(__AVX512F__)
+  static VD sqrt(VD x) { return VD(_mm512_sqrt_pd(__m512d(x))); }
+#else
+  static VD sqrt(VD x) { return VD(_mm256_sqrt_pd(__m256d(x))); }
+#endif
+};
+
+// The two passes shared by both distributions. quantile(j) gives lane group j's q and the sign
+// bit to apply to Phi^-1(q); v = mean + std * (+-z).
+template <class Quantile>
+inline void ndtri64_batch(double mean, double std, const Quantile& quantile, double* __restrict v,
+                          int64_t n) {
+  constexpr int64_t kChunk = 512;
+  alignas(64) double qs[kChunk];
+  alignas(64) uint64_t signs[kChunk];
+  alignas(64) int32_t tail[kChunk + kLanes64];
+  for (int64_t base = 0; base < n; base += kChunk) {
+    const int64_t m = (n - base < kChunk ? n - base : kChunk) / kLanes64 * kLanes64;
+    int64_t ntail = 0;
+    for (int64_t j = 0; j < m; j += kLanes64) {
+      VD q;
+      VU sign;
+      quantile(base + j, q, sign);
+      const VD c = q - 0.5;
+      const VD z = VD(VU(ppnd16_central<VecF64>(c)) ^ sign);
+      vstore64(v + base + j, mean + std * z);
+      unsigned lanes = vbits64(c < -0.425);
+      if (lanes) {
+        vstore64(qs + j, q);
+        vstore64(signs + j, sign);
+        for (; lanes; lanes &= lanes - 1) tail[ntail++] = int32_t(j + __builtin_ctz(lanes));
+      }
+    }
+    // The tail lanes, packed; the last group is padded with a lane's own copy.
+    for (int64_t t = 0; t < ntail; t += kLanes64) {
+      alignas(64) double q[kLanes64];
+      alignas(64) uint64_t sign[kLanes64];
+      for (int l = 0; l < kLanes64; ++l) {
+        const int32_t j = tail[t + l < ntail ? t + l : t];
+        q[l] = qs[j];
+        sign[l] = signs[j];
+      }
+      const VD z = VD(VU(ppnd16_tail<VecF64>(vload64<VD>(q))) ^ vload64<VU>(sign));
+      alignas(64) double out[kLanes64];
+      vstore64(out, mean + std * z);
+      for (int l = 0; l < kLanes64 && t + l < ntail; ++l) v[base + tail[t + l]] = out[l];
+    }
+  }
+}
+
+// Normal64: q = (r + 1/2) 2^-53 from the word's low 63 bits (r = those bits >> 11), sign = top bit.
+inline void normal64_batch(const Normal64& d, const uint64_t* __restrict w, double* __restrict v,
+                           int64_t n) {
+  const int64_t m = n / kLanes64 * kLanes64;
+  ndtri64_batch(d.mean, d.std, [w](int64_t j, VD& q, VU& sign) {
+    const VU wv = vload64<VU>(w + j);
+    q = (VecF64::small_int((wv & 0x7FFFFFFFFFFFFFFFull) >> 11) + 0.5) * 1.1102230246251565404236316680908203125e-16;
+    sign = wv & 0x8000000000000000ull;
+  }, v, m);
+  for (int64_t j = m; j < n; ++j) v[j] = d(w[j]);
+}
+
+// TruncNormal64: trunc_std_normal<double>(open_unit_f64(w)), the quantile measured from the
+// nearer end of the line; the upper side negates z.
+inline void trunc_normal64_batch(const TruncNormal64& d, const uint64_t* __restrict w,
+                                 double* __restrict v, int64_t n) {
+  const int64_t m = n / kLanes64 * kLanes64;
+  const double mass_lo = d.mass_lo, mass_hi = d.mass_hi, mass = d.mass;
+  ndtri64_batch(d.mean, d.std, [=](int64_t j, VD& q, VU& sign) {
+    const VD u = (VecF64::small_int(vload64<VU>(w + j) >> 12) + 0.5) * 2.220446049250313080847263336181640625e-16;
+    const VD t = mass_lo + u * mass;
+    const VD s = mass_hi + (1.0 - u) * mass;
+    const VL lower = t <= 0.5;
+    q = lower ? t : s;
+    q = q < 4.9406564584124654e-324 ? VD{} + 4.9406564584124654e-324 : q;  // max_f(q, denorm_min)
+    sign = VU(~lower) & 0x8000000000000000ull;
+  }, v, m);
+  for (int64_t j = m; j < n; ++j) v[j] = d(w[j]);
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace fastinit
+#endif
