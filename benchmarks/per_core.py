@@ -4,9 +4,10 @@
 
 One thread, a 64Ki-element buffer (256 KiB for float32, in L2) filled thousands of times:
 memory plays no part, so the rate is the generator plus the transform. ``random_bits_`` is
-Philox4x32-10 alone (one 32-bit word per element); bfloat16 rows need torch. Cycles per
-element use the nominal clock read from /proc/cpuinfo (None elsewhere). perf counters are not
-available on this VM.
+Philox4x32-10 alone (one 32-bit word per element; float64 takes two); bfloat16 rows need torch.
+The NumPy and torch rows fill the same float64 buffer with their own generators, for scale.
+Cycles per element use the nominal clock read from /proc/cpuinfo (None elsewhere). perf
+counters are not available on this VM.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def clock_hz() -> Optional[float]:
 
 def main() -> None:
     fastinit.set_num_threads(1)
-    f32, f16 = np.empty(N, np.float32), np.empty(N, np.float16)
+    f32, f16, f64 = np.empty(N, np.float32), np.empty(N, np.float16), np.empty(N, np.float64)
     words = np.empty(N, np.uint32)
     cases = {
         "random_bits_ (Philox words)": lambda: fastinit.random_bits_(words, seed=1),
@@ -57,7 +58,13 @@ def main() -> None:
                                                                seed=1),
         "normal_ float16": lambda: fastinit.normal_(f16, seed=1),
         "constant_ float32": lambda: fastinit.constant_(f32, 0.5),
+        "normal_ float64": lambda: fastinit.normal_(f64, seed=1),
+        "trunc_normal_ float64": lambda: fastinit.trunc_normal_(f64, std=0.02, a=-0.04, b=0.04,
+                                                               seed=1),
+        # not fastinit: the same buffer filled by NumPy's Generator (ziggurat), for scale
+        "NumPy standard_normal float64": lambda: rng.standard_normal(out=f64),
     }
+    rng = np.random.default_rng(1)
     try:  # bfloat16 needs a torch tensor (NumPy has no bfloat16 without ml_dtypes)
         import torch  # noqa: PLC0415
     except ImportError:
@@ -66,6 +73,9 @@ def main() -> None:
         bf16 = torch.empty(N, dtype=torch.bfloat16)
         cases["uniform_ bfloat16"] = lambda: fastinit.uniform_(bf16, seed=1)
         cases["normal_ bfloat16"] = lambda: fastinit.normal_(bf16, seed=1)
+        torch.set_num_threads(1)
+        t64 = torch.empty(N, dtype=torch.float64)
+        cases["torch normal_ float64"] = lambda: t64.normal_()
     hz = clock_hz()
     print(f"# isa {fastinit.cpu_isa()}, 1 thread, {N} elements in cache, clock "
           f"{hz / 1e9:.2f} GHz" if hz else "# clock unknown")
