@@ -30,10 +30,25 @@ typedef double VD __attribute__((vector_size(8 * kLanes64)));
 typedef int64_t VL __attribute__((vector_size(8 * kLanes64)));  // comparison results: 0 / -1
 typedef uint64_t VU __attribute__((vector_size(8 * kLanes64)));
 
+// Lane masks, and loads of base[idx[l]] for kLanes64 int32 indices (a gather instruction: the
+// lanes written one by one and read back as a vector stall on store forwarding).
 #if defined(__AVX512F__)
 inline unsigned vbits64(VL m) { return _mm512_movepi64_mask(__m512i(m)); }
+inline VD gather64(const double* base, const int32_t* idx) {
+  return VD(_mm512_i32gather_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), base, 8));
+}
+inline VU gather64(const uint64_t* base, const int32_t* idx) {
+  return VU(_mm512_i32gather_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), base, 8));
+}
 #else
 inline unsigned vbits64(VL m) { return unsigned(_mm256_movemask_pd(__m256d(m))); }
+inline VD gather64(const double* base, const int32_t* idx) {
+  return VD(_mm256_i32gather_pd(base, _mm_loadu_si128(reinterpret_cast<const __m128i*>(idx)), 8));
+}
+inline VU gather64(const uint64_t* base, const int32_t* idx) {
+  return VU(_mm256_i32gather_epi64(reinterpret_cast<const long long*>(base),
+                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(idx)), 8));
+}
 #endif
 template <class V, class T>
 inline V vload64(const T* p) {
@@ -69,7 +84,7 @@ inline void ndtri64_batch(double mean, double std, const Quantile& quantile, dou
   constexpr int64_t kChunk = 512;
   alignas(64) double qs[kChunk];
   alignas(64) uint64_t signs[kChunk];
-  alignas(64) int32_t tail[kChunk + kLanes64];
+  alignas(64) int32_t tail[kChunk + 2 * kLanes64];
   for (int64_t base = 0; base < n; base += kChunk) {
     const int64_t m = (n - base < kChunk ? n - base : kChunk) / kLanes64 * kLanes64;
     int64_t ntail = 0;
@@ -87,19 +102,18 @@ inline void ndtri64_batch(double mean, double std, const Quantile& quantile, dou
         for (; lanes; lanes &= lanes - 1) tail[ntail++] = int32_t(j + __builtin_ctz(lanes));
       }
     }
-    // The tail lanes, packed; the last group is padded with a lane's own copy.
-    for (int64_t t = 0; t < ntail; t += kLanes64) {
-      alignas(64) double q[kLanes64];
-      alignas(64) uint64_t sign[kLanes64];
-      for (int l = 0; l < kLanes64; ++l) {
-        const int32_t j = tail[t + l < ntail ? t + l : t];
-        q[l] = qs[j];
-        sign[l] = signs[j];
+    // The tail lanes, packed, two vectors at a time (the log, sqrt and two divisions form a
+    // long chain); the list is padded with copies of its first entry.
+    for (int l = 0; l < 2 * kLanes64; ++l) tail[ntail + l] = tail[0];
+    for (int64_t t = 0; t < ntail; t += 2 * kLanes64) {
+      alignas(64) double out[2 * kLanes64];
+      for (int h = 0; h < 2; ++h) {
+        const int32_t* idx = tail + t + h * kLanes64;
+        const VD z = VD(VU(ppnd16_tail<VecF64>(gather64(qs, idx))) ^ gather64(signs, idx));
+        vstore64(out + h * kLanes64, mean + std * z);
       }
-      const VD z = VD(VU(ppnd16_tail<VecF64>(vload64<VD>(q))) ^ vload64<VU>(sign));
-      alignas(64) double out[kLanes64];
-      vstore64(out, mean + std * z);
-      for (int l = 0; l < kLanes64 && t + l < ntail; ++l) v[base + tail[t + l]] = out[l];
+      const int64_t k = ntail - t < 2 * kLanes64 ? ntail - t : 2 * kLanes64;
+      for (int64_t l = 0; l < k; ++l) v[base + tail[t + l]] = out[l];
     }
   }
 }
