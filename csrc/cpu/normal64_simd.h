@@ -104,6 +104,7 @@ inline void ndtri64_batch(double mean, double std, const Quantile& quantile, dou
     }
     // The tail lanes, packed, two vectors at a time (the log, sqrt and two divisions form a
     // long chain); the list is padded with copies of its first entry.
+    if (ntail == 0) continue;
     for (int l = 0; l < 2 * kLanes64; ++l) tail[ntail + l] = tail[0];
     for (int64_t t = 0; t < ntail; t += 2 * kLanes64) {
       alignas(64) double out[2 * kLanes64];
@@ -124,7 +125,8 @@ inline void normal64_batch(const Normal64& d, const uint64_t* __restrict w, doub
   const int64_t m = n / kLanes64 * kLanes64;
   ndtri64_batch(d.mean, d.std, [w](int64_t j, VD& q, VU& sign) {
     const VU wv = vload64<VU>(w + j);
-    q = (VecF64::small_int((wv & 0x7FFFFFFFFFFFFFFFull) >> 11) + 0.5) * 1.1102230246251565404236316680908203125e-16;
+    const VU r = (wv & 0x7FFFFFFFFFFFFFFFull) >> 11;
+    q = (VecF64::small_int(r) + 0.5) * 1.1102230246251565404236316680908203125e-16;
     sign = wv & 0x8000000000000000ull;
   }, v, m);
   for (int64_t j = m; j < n; ++j) v[j] = d(w[j]);
@@ -137,7 +139,8 @@ inline void trunc_normal64_batch(const TruncNormal64& d, const uint64_t* __restr
   const int64_t m = n / kLanes64 * kLanes64;
   const double mass_lo = d.mass_lo, mass_hi = d.mass_hi, mass = d.mass;
   ndtri64_batch(d.mean, d.std, [=](int64_t j, VD& q, VU& sign) {
-    const VD u = (VecF64::small_int(vload64<VU>(w + j) >> 12) + 0.5) * 2.220446049250313080847263336181640625e-16;
+    const VU r = vload64<VU>(w + j) >> 12;
+    const VD u = (VecF64::small_int(r) + 0.5) * 2.220446049250313080847263336181640625e-16;
     const VD t = mass_lo + u * mass;
     const VD s = mass_hi + (1.0 - u) * mass;
     const VL lower = t <= 0.5;
