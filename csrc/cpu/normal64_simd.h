@@ -8,9 +8,13 @@
 // in a first pass, which also lists the lanes that need the tail, and a second pass computes
 // the tail for those lanes only, packed into full vectors. The select picks the same value, so
 // the bits do not change; about 2.5x less arithmetic.
+//
+// Without x86 SIMD (the base build, aarch64) each element computes only the region it takes,
+// behind a branch: the same value again, and about 2.5x less work than both regions.
 #pragma once
-#if defined(__AVX512F__) || defined(__AVX2__)  // x86 only: other targets take the scalar loop
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
+#endif
 
 #include <cstdint>
 #include <cstring>
@@ -20,6 +24,8 @@
 namespace fastinit {
 namespace cpu {
 namespace {  // internal linkage: compiled once per instruction set
+
+#if defined(__AVX512F__) || defined(__AVX2__)
 
 #if defined(__AVX512F__)
 constexpr int kLanes64 = 8;
@@ -151,7 +157,34 @@ inline void trunc_normal64_batch(const TruncNormal64& d, const uint64_t* __restr
   for (int64_t j = m; j < n; ++j) v[j] = d(w[j]);
 }
 
+#else
+// ndtri_lower_f64 with only the taken region computed.
+inline double ndtri_lower_f64_taken(double q) {
+  const double c = q - 0.5;
+  return c < -0.425 ? ppnd16_tail<ScalarF64>(q) : ppnd16_central<ScalarF64>(c);
+}
+inline void normal64_batch(const Normal64& d, const uint64_t* __restrict w, double* __restrict v,
+                           int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {  // std_normal_f64
+    const uint64_t r = (w[j] & 0x7FFFFFFFFFFFFFFFull) >> 11;
+    const double q = (double(int64_t(r)) + 0.5) * 1.1102230246251565404236316680908203125e-16;
+    const double z = ndtri_lower_f64_taken(q);
+    v[j] = d.mean + d.std * ((w[j] >> 63) ? -z : z);
+  }
+}
+inline void trunc_normal64_batch(const TruncNormal64& d, const uint64_t* __restrict w,
+                                 double* __restrict v, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {  // trunc_std_normal<double>
+    const double u = open_unit_f64(w[j]);
+    const double t = d.mass_lo + u * d.mass;
+    const double s = d.mass_hi + (1.0 - u) * d.mass;
+    const bool lower = t <= 0.5;
+    const double z = ndtri_lower_f64_taken(max_f(lower ? t : s, smallest_positive(t)));
+    v[j] = d.mean + d.std * (lower ? z : -z);
+  }
+}
+#endif
+
 }  // namespace
 }  // namespace cpu
 }  // namespace fastinit
-#endif

@@ -263,13 +263,13 @@ inline void dist_batch(const Normal32& d, const uint32_t* w, float* v, int64_t n
 inline void dist_batch(const TruncNormal32& d, const uint32_t* w, float* v, int64_t n) {
   trunc_normal_batch(d, w, v, n);
 }
+#endif
 inline void dist_batch(const Normal64& d, const uint64_t* w, double* v, int64_t n) {
   normal64_batch(d, w, v, n);
 }
 inline void dist_batch(const TruncNormal64& d, const uint64_t* w, double* v, int64_t n) {
   trunc_normal64_batch(d, w, v, n);
 }
-#endif
 
 }  // namespace
 }  // namespace cpu
