@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit import _reference
+from fastinit._engine import _reference
 
 try:  # torch is optional: tests that need it are skipped without it
     import torch as _torch  # noqa: F401

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit import _reference
+from fastinit._engine import _reference
 from conftest import as_bits, assert_bits_equal, empty_target, reference_bits
 
 SEED = 0x0DDB_A11_C0FFEE

@@ -2,8 +2,8 @@
 
 tests/cross/run_cross_check.sh cross-compiles them with aarch64-linux-gnu-g++ (no Python, no
 pybind11), runs tests/cross/cross_check.cpp under qemu-aarch64, and checks Random123's Philox
-vectors and python/fastinit/_reference.py's values for every distribution and dtype, strided
-and negative-stride views included. The same program built natively proves the check on the
+vectors and python/fastinit/_engine/_reference.py's values for every distribution and dtype,
+strided and negative-stride views included. The same program built natively proves the check on the
 host. Skipped, with the reason, where the tools are missing (Debian: g++-aarch64-linux-gnu,
 qemu-user); .ci/run installs them.
 """

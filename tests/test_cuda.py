@@ -171,7 +171,7 @@ def test_cuda_shards_equal_cpu_shards(global_shape, global_offset, shape, dtype)
 @gpu
 @pytest.mark.skipif(not hasattr(torch, "uint32"), reason="torch without uint32")
 def test_cuda_random_bits_equal_the_reference_words():
-    from fastinit import _reference
+    from fastinit._engine import _reference
     for offset in (0, 3, (1 << 64) - 4099):
         dev = torch.zeros(4099, dtype=torch.uint32, device="cuda")
         fastinit.random_bits_(dev, seed=21, offset=offset, stream=4)

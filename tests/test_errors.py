@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit import _reference, _targets
+from fastinit._engine import _reference, _targets
 
 from conftest import as_bits, reference_bits
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import fastinit
-from fastinit._torch_required import DISTRIBUTION
+from fastinit._engine._torch_required import DISTRIBUTION
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -16,8 +16,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pytest
 
-from fastinit import _core, _reference
-from fastinit._targets import prepare
+from fastinit import _core
+from fastinit._engine import _reference
+from fastinit._engine._targets import prepare
 from conftest import DEFAULT_PARAMS, as_bits, assert_bits_equal, reference_bits
 
 SEED = 0x5EED_C0DA_0017

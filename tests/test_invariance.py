@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit import _reference
+from fastinit._engine import _reference
 from conftest import (
     DEFAULT_PARAMS,
     KINDS,

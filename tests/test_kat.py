@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit import _reference
+from fastinit._engine import _reference
 
 KAT_FILE = Path(__file__).parent / "data" / "philox4x32_10_kat.txt"
 U64 = 1 << 64

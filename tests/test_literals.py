@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastinit import _reference
+from fastinit._engine import _reference
 
 CORE = Path(__file__).resolve().parents[1] / "csrc" / "core"
 FMATH = CORE / "fmath.h"

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastinit import _reference
+from fastinit._engine import _reference
 from conftest import DEFAULT_PARAMS, KINDS, assert_bits_equal, fill
 
 SEED = 0x0DDB_A11

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from fastinit import _normal_table, _reference
+from fastinit._engine import _normal_table, _reference
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -241,7 +241,7 @@ def test_keyed_by_resolver(torch_rng):
     """DESIGN.md section 3 (whole models): inside keyed_by(resolver), unseeded fills of the
     tensors the resolver knows use its (key, stream); seed= still wins; the block exits
     cleanly."""
-    from fastinit._seeds import keyed_by
+    from fastinit._engine._seeds import keyed_by
 
     fastinit.manual_seed(99)
     reference = fastinit.normal_(_np())  # key 99, stream 1

@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from fastinit._torch_required import DISTRIBUTION
+from fastinit._engine._torch_required import DISTRIBUTION
 
 HIDE_TORCH = textwrap.dedent("""\
     import sys
@@ -87,8 +87,8 @@ def test_torch_entry_point_names_itself_in_one_line(name, tmp_path):
     assert r.returncode == 1
     # one exception, not a chain of two ModuleNotFoundErrors; an ImportError for `except`
     assert r.stderr.count("Traceback") == 1 and "During handling" not in r.stderr
-    assert r.stderr.splitlines()[-1] == (f"fastinit._torch_required.TorchNotInstalledError: "
-                                         f"{needs_torch('fastinit.' + name)}")
+    assert r.stderr.splitlines()[-1] == ("fastinit._engine._torch_required.TorchNotInstalledError: "
+                                         + needs_torch("fastinit." + name))
     assert os.listdir(tmp_path) == []
     code = ("import fastinit\ntry:\n    " + TORCH_ENTRY_POINTS[name] + "\nexcept ImportError "
             "as e:\n    print(e.name)")

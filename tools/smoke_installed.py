@@ -20,8 +20,8 @@ from typing import List
 import numpy as np
 
 import fastinit
-from fastinit import _reference
-from fastinit._torch_required import DISTRIBUTION, TorchNotInstalledError
+from fastinit._engine import _reference
+from fastinit._engine._torch_required import DISTRIBUTION, TorchNotInstalledError
 
 N = 100_003  # odd and longer than a SIMD block: the vector and scalar tails both run
 FILLS = (("uniform", fastinit.uniform_, (-1.0, 2.0)),

@@ -8,7 +8,7 @@ See docs/stream.md for the contract and README.md for the API.
 from __future__ import annotations
 
 from . import _core
-from ._fills import (
+from ._engine._fills import (
     constant_,
     normal_,
     ones_,
@@ -18,7 +18,7 @@ from ._fills import (
     uniform_,
     zeros_,
 )
-from ._seeds import manual_seed
+from ._engine._seeds import manual_seed
 from .keras_init import (
     delta_orthogonal_,
     glorot_normal_,
@@ -46,7 +46,7 @@ from .nn_init import (
 )
 # --- end torch.nn.init drop-in ----------------------------------------------------------------
 # --- whole models and checkpoints (torch imported on first use) ------------------------------
-from .streams import stream_of
+from ._engine.streams import stream_of
 from .module_init import init_dtensor_, init_module
 from .deferred import materialize
 from .checkpoints import checkpoint, verify
@@ -140,6 +140,20 @@ __all__ = [
     "diagnose",
     "lsuv_",
 ]
+
+# --- the module paths of before the layers ---------------------------------------------------
+# The public modules moved into the layer subpackages (docs/architecture.md) keep their old
+# paths: the same module object under both names, so `import fastinit.streams` and `from
+# fastinit.streams import ...` work as before (tests/test_old_paths.py). `python -m fastinit.cli`
+# needs a file: python/fastinit/cli.py.
+import sys as _sys  # noqa: E402
+
+from ._engine import streams  # noqa: E402
+
+for _old, _module in {"streams": streams}.items():
+    _sys.modules[f"{__name__}.{_old}"] = _module
+del _old, _module, _sys
+# --- end module paths of before the layers ----------------------------------------------------
 
 # FASTINIT_PATCH=1: patch mode for the whole program (fastinit.patch_enable()); keep this last.
 from .patch import _enable_from_environment  # noqa: E402

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from .streams import storage_key
+from ._engine.streams import storage_key
 
 # in-place ops whose result does not depend on the target's old values
 _OVERWRITES = {"fill_", "zero_", "copy_"}

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
-from ._torch_required import TorchNotInstalledError, require_torch
+from ._engine._torch_required import TorchNotInstalledError, require_torch
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -26,7 +26,7 @@ from typing import Any, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _core
 from ._fans import fan_shape
-from ._fills import _fill, _number
+from ._engine._fills import _fill, _number
 
 T = TypeVar("T")
 Axes = Union[int, Sequence[int]]

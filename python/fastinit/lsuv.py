@@ -29,9 +29,9 @@ import dataclasses
 import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
-from ._torch_required import require_torch
+from ._engine._torch_required import require_torch
 from .diagnose import _call
-from .streams import stream_of
+from ._engine.streams import stream_of
 
 
 @dataclasses.dataclass

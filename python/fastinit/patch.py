@@ -56,9 +56,9 @@ from . import _core
 from ._bindings import SITES
 from ._dtensor import _dtensor_call, _is_dtensor
 from ._init_tracing import INIT_NAMES
-from ._fills import _fill
-from ._targets import _FLOAT_NAMES, dtype_name
-from ._torch_required import TorchNotInstalledError, require_torch, torch_missing_message
+from ._engine._fills import _fill
+from ._engine._targets import _FLOAT_NAMES, dtype_name
+from ._engine._torch_required import TorchNotInstalledError, require_torch, torch_missing_message
 
 #: torch.nn.init names routed to fastinit.nn_init (those both modules define).
 NN_INIT_NAMES: Tuple[str, ...] = (

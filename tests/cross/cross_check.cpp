@@ -1,6 +1,6 @@
 // The compiled core and CPU backend against the stream contract, without Python: Random123's
 // Philox4x32-10 known-answer vectors, then every case of the expected-values file that
-// tests/cross/make_expected.py writes from python/fastinit/_reference.py, bit for bit.
+// tests/cross/make_expected.py writes from python/fastinit/_engine/_reference.py, bit for bit.
 // tests/cross/run_cross_check.sh builds it for aarch64 and runs it under qemu (or natively,
 // to prove the check itself).
 //

@@ -1,4 +1,4 @@
-"""Writes the cross check's expected values, computed by python/fastinit/_reference.py.
+"""Writes the cross check's expected values, computed by python/fastinit/_engine/_reference.py.
 
 The C++ program tests/cross/cross_check.cpp fills each case below through the compiled core
 (no Python, no pybind11) and compares every checked element bit for bit, so the reference stays
@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-PACKAGE_DIR = Path(__file__).resolve().parents[2] / "python" / "fastinit"
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "python" / "fastinit" / "_engine"
 
 
 def load_reference() -> types.ModuleType:
-    """_reference.py without fastinit/__init__.py, which imports the compiled core."""
+    """_reference.py without fastinit/__init__.py, which imports the compiled core (a stand-in
+    package over python/fastinit/_engine/, where _reference.py and _normal_table.py live)."""
     package = types.ModuleType("fastinit_spec")
     package.__path__ = [str(PACKAGE_DIR)]
     sys.modules["fastinit_spec"] = package

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from . import _core
+from .. import _core
 
 _FLOAT_NAMES = ("float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")
 # dtypes without a buffer-protocol / DLPack code everywhere: filled through a same-width

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from . import _core
+from .. import _core
 from ._seeds import check_seed, key_and_stream
 from ._targets import is_float_target, is_torch_tensor, mark_modified, prepare
 
