@@ -13,8 +13,8 @@ import pytest
 #: old path -> (names imported from it, the module it is now)
 OLD_PATHS = {
     "fastinit.streams": (["stream_of", "keyed"], "fastinit._engine.streams"),
-    "fastinit.nn_init": (["kaiming_uniform_", "calculate_gain"], "fastinit.nn_init"),
-    "fastinit.keras_init": (["he_normal_", "compute_fans"], "fastinit.keras_init"),
+    "fastinit.nn_init": (["kaiming_uniform_", "calculate_gain"], "fastinit.init.nn_init"),
+    "fastinit.keras_init": (["he_normal_", "compute_fans"], "fastinit.init.keras_init"),
     "fastinit.patch": (["patch", "patch_enable"], "fastinit.patch"),
     "fastinit.module_init": (["init_module", "init_dtensor_"], "fastinit.module_init"),
     "fastinit.deferred": (["materialize"], "fastinit.deferred"),

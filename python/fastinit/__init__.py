@@ -19,7 +19,7 @@ from ._engine._fills import (
     zeros_,
 )
 from ._engine._seeds import manual_seed
-from .keras_init import (
+from .init.keras_init import (
     delta_orthogonal_,
     glorot_normal_,
     glorot_uniform_,
@@ -33,7 +33,7 @@ from .keras_init import (
 )
 from .patch import is_patched, patch, patch_disable, patch_enable
 # --- torch.nn.init drop-in: fastinit.nn_init holds every torch.nn.init name ------------------
-from .nn_init import (
+from .init.nn_init import (
     calculate_gain,
     dirac_,
     eye_,
@@ -149,8 +149,9 @@ __all__ = [
 import sys as _sys  # noqa: E402
 
 from ._engine import streams  # noqa: E402
+from .init import keras_init, nn_init  # noqa: E402
 
-for _old, _module in {"streams": streams}.items():
+for _old, _module in {"streams": streams, "nn_init": nn_init, "keras_init": keras_init}.items():
     _sys.modules[f"{__name__}.{_old}"] = _module
 del _old, _module, _sys
 # --- end module paths of before the layers ----------------------------------------------------

@@ -106,7 +106,7 @@ def _runs(indices: List[int]) -> List[Tuple[int, int, int]]:
 
 def _dtensor_call(kind: str, name: str, dt: Any, args: tuple, kwargs: dict,
                   call: Callable[[], Any], keys: Optional[NameKeys]) -> Any:
-    from . import nn_init  # noqa: PLC0415
+    from .init import nn_init  # noqa: PLC0415
 
     if name in _CONSTANT:
         return call()  # DTensor fills constants itself

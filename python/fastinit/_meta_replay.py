@@ -241,7 +241,7 @@ class _Interpreter:
         import torch  # noqa: PLC0415
         from torch.utils._pytree import tree_leaves  # noqa: PLC0415
 
-        from . import nn_init  # noqa: PLC0415
+        from .init import nn_init  # noqa: PLC0415
         from ._init_tracing import init_function  # noqa: PLC0415
 
         if not isinstance(e, OpEvent):

@@ -265,7 +265,8 @@ def _routed(module: str, name: str, original: Any, fast: Callable[..., Any]) -> 
 def _route_module(owner: Any) -> Dict[int, Any]:
     """{id(original): routed} for the initializers ``owner`` (torch.nn.init or timm's
     weight_init) defines; empty for a module patch mode does not route."""
-    from . import _timm_compat, nn_init  # noqa: PLC0415
+    from . import _timm_compat  # noqa: PLC0415
+    from .init import nn_init  # noqa: PLC0415
 
     swaps: Dict[int, Any] = {}
     if owner.__name__ == "torch.nn.init":

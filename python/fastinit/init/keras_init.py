@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Sequence, Tuple, TypeVar, Union
 
-from . import _core
+from .. import _core
 from ._fans import fan_shape
-from ._engine._fills import _fill, _number
+from .._engine._fills import _fill, _number
 
 T = TypeVar("T")
 Axes = Union[int, Sequence[int]]

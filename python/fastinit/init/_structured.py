@@ -27,10 +27,10 @@ from typing import Any, Optional, Tuple, TypeVar
 import numpy as np
 
 from ._fans import shape_of
-from ._engine._fills import normal_ as _engine_normal_
-from ._engine._fills import random_bits_
-from ._engine._seeds import key_and_stream
-from ._engine._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
+from .._engine._fills import normal_ as _engine_normal_
+from .._engine._fills import random_bits_
+from .._engine._seeds import key_and_stream
+from .._engine._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
 from ._torch_compat import is_meta, normal_impl, torch_normal_
 
 T = TypeVar("T")

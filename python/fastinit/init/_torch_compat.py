@@ -31,8 +31,8 @@ from typing import Any, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from ._engine import _fills
-from ._engine._targets import _FLOAT_NAMES, dtype_name, is_torch_tensor
+from .._engine import _fills
+from .._engine._targets import _FLOAT_NAMES, dtype_name, is_torch_tensor
 
 T = TypeVar("T")
 Shape = Optional[Sequence[int]]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Sequence, Tuple, Union
 
-from ._engine._fills import _dim
-from ._engine._targets import check_writable
+from .._engine._fills import _dim
+from .._engine._targets import check_writable
 
 #: The nonlinearities whose gain is 1 besides "sigmoid" (torch's list, in torch's order).
 _LINEAR_FNS = (
