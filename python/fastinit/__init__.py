@@ -31,7 +31,7 @@ from .init.keras_init import (
     variance_scaling_,
     variance_scaling_tf1_,
 )
-from .patch import is_patched, patch, patch_disable, patch_enable
+from .models.patch import is_patched, patch, patch_disable, patch_enable
 # --- torch.nn.init drop-in: fastinit.nn_init holds every torch.nn.init name ------------------
 from .init.nn_init import (
     calculate_gain,
@@ -47,8 +47,8 @@ from .init.nn_init import (
 # --- end torch.nn.init drop-in ----------------------------------------------------------------
 # --- whole models and checkpoints (torch imported on first use) ------------------------------
 from ._engine.streams import stream_of
-from .module_init import init_dtensor_, init_module
-from .deferred import materialize
+from .models.module_init import init_dtensor_, init_module
+from .models.deferred import materialize
 from .checkpoints import checkpoint, verify
 from .module_checkpoint import checkpoint_module, verify_module
 # --- end whole models and checkpoints ---------------------------------------------------------
@@ -143,20 +143,30 @@ __all__ = [
 
 # --- the module paths of before the layers ---------------------------------------------------
 # The public modules moved into the layer subpackages (docs/architecture.md) keep their old
-# paths: the same module object under both names, so `import fastinit.streams` and `from
-# fastinit.streams import ...` work as before (tests/test_old_paths.py). `python -m fastinit.cli`
-# needs a file: python/fastinit/cli.py.
+# paths: the same module object under both names, so `import fastinit.nn_init` and `from
+# fastinit.patch import ...` work as before (tests/test_old_paths.py); the attribute
+# fastinit.patch stays the context manager. `python -m fastinit.cli` needs a file: cli.py.
 import sys as _sys  # noqa: E402
 
 from ._engine import streams  # noqa: E402
 from .init import keras_init, nn_init  # noqa: E402
+from .models import deferred, module_init  # noqa: E402
 
-for _old, _module in {"streams": streams, "nn_init": nn_init, "keras_init": keras_init}.items():
-    _sys.modules[f"{__name__}.{_old}"] = _module
-del _old, _module, _sys
+#: old path (below fastinit) -> the module's path now
+_OLD_PATHS = {
+    "streams": "_engine.streams",
+    "nn_init": "init.nn_init",
+    "keras_init": "init.keras_init",
+    "patch": "models.patch",
+    "module_init": "models.module_init",
+    "deferred": "models.deferred",
+}
+for _old, _new in _OLD_PATHS.items():
+    _sys.modules[f"{__name__}.{_old}"] = _sys.modules[f"{__name__}.{_new}"]
+del _old, _new, _sys
 # --- end module paths of before the layers ----------------------------------------------------
 
 # FASTINIT_PATCH=1: patch mode for the whole program (fastinit.patch_enable()); keep this last.
-from .patch import _enable_from_environment  # noqa: E402
+from .models.patch import _enable_from_environment  # noqa: E402
 
 _enable_from_environment()

@@ -24,10 +24,10 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ._checkpoint_audit import audit, expected_problems
 from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, check_count,
                                check_sample, parse_size, plan_shards, raw_bytes)
-from ._module_groups import run_groups
+from .models._module_groups import run_groups
 from ._engine._targets import torch_floating_dtype
 from ._engine._torch_required import require_torch
-from .module_init import named_tensors
+from .models.module_init import named_tensors
 
 
 def _dtype_name(dtype: Any) -> str:

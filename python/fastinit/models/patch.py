@@ -52,13 +52,13 @@ import threading
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import _core
+from .. import _core
 from ._bindings import SITES
 from ._dtensor import _dtensor_call, _is_dtensor
 from ._init_tracing import INIT_NAMES
-from ._engine._fills import _fill
-from ._engine._targets import _FLOAT_NAMES, dtype_name
-from ._engine._torch_required import TorchNotInstalledError, require_torch, torch_missing_message
+from .._engine._fills import _fill
+from .._engine._targets import _FLOAT_NAMES, dtype_name
+from .._engine._torch_required import TorchNotInstalledError, require_torch, torch_missing_message
 
 #: torch.nn.init names routed to fastinit.nn_init (those both modules define).
 NN_INIT_NAMES: Tuple[str, ...] = (
@@ -266,7 +266,7 @@ def _route_module(owner: Any) -> Dict[int, Any]:
     """{id(original): routed} for the initializers ``owner`` (torch.nn.init or timm's
     weight_init) defines; empty for a module patch mode does not route."""
     from . import _timm_compat  # noqa: PLC0415
-    from .init import nn_init  # noqa: PLC0415
+    from ..init import nn_init  # noqa: PLC0415
 
     swaps: Dict[int, Any] = {}
     if owner.__name__ == "torch.nn.init":

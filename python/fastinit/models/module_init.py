@@ -28,8 +28,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._dtensor import _dtensor_call, _is_dtensor, init_dtensor_
 from ._init_tracing import tracing
-from ._engine._torch_required import require_torch
-from ._engine.streams import NameKeys, _resolving, storage_key, stream_of
+from .._engine._torch_required import require_torch
+from .._engine.streams import NameKeys, _resolving, storage_key, stream_of
 
 # --- init_module ----------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._init_tracing import init_function
-from ._engine._seeds import key_and_stream
-from ._engine._torch_required import require_torch
-from ._engine.streams import NameKeys, _resolving, storage_key
+from .._engine._seeds import key_and_stream
+from .._engine._torch_required import require_torch
+from .._engine.streams import NameKeys, _resolving, storage_key
 
 #: random inits that can fill a shard alone (they take global_shape / global_offset)
 _SHARDABLE = ("uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
@@ -106,7 +106,7 @@ def _runs(indices: List[int]) -> List[Tuple[int, int, int]]:
 
 def _dtensor_call(kind: str, name: str, dt: Any, args: tuple, kwargs: dict,
                   call: Callable[[], Any], keys: Optional[NameKeys]) -> Any:
-    from .init import nn_init  # noqa: PLC0415
+    from ..init import nn_init  # noqa: PLC0415
 
     if name in _CONSTANT:
         return call()  # DTensor fills constants itself

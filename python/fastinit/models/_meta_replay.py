@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from ._engine.streams import storage_key
+from .._engine.streams import storage_key
 
 # in-place ops whose result does not depend on the target's old values
 _OVERWRITES = {"fill_", "zero_", "copy_"}
@@ -241,7 +241,7 @@ class _Interpreter:
         import torch  # noqa: PLC0415
         from torch.utils._pytree import tree_leaves  # noqa: PLC0415
 
-        from .init import nn_init  # noqa: PLC0415
+        from ..init import nn_init  # noqa: PLC0415
         from ._init_tracing import init_function  # noqa: PLC0415
 
         if not isinstance(e, OpEvent):

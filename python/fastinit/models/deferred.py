@@ -24,11 +24,11 @@ import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._meta_replay import computed, meta_log, real_view, replay_computed
-from ._engine._targets import torch_floating_dtype
-from ._engine._torch_required import require_torch
+from .._engine._targets import torch_floating_dtype
+from .._engine._torch_required import require_torch
 from ._init_tracing import init_function, tracing
 from .module_init import _is_pretrained, _Tracker, _ties, _untouched, named_tensors
-from ._engine.streams import NameKeys, _resolving, storage_key
+from .._engine.streams import NameKeys, _resolving, storage_key
 
 
 class _Record:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Set, Tuple
 
 from ._init_tracing import tracing
 from .module_init import _init_calls, _ties, _Tracker, _untouched, named_tensors, untied
-from ._engine.streams import NameKeys, _resolving, storage_key
+from .._engine.streams import NameKeys, _resolving, storage_key
 
 Unit = Tuple[str, bool]  # (module name, whole subtree?)
 

@@ -31,8 +31,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from .init import nn_init
-from .init.keras_init import _draw
+from ..init import nn_init
+from ..init.keras_init import _draw
 
 #: where timm defines them; patch mode routes these names there and wherever they were copied
 MODULE = "timm.layers.weight_init"
