@@ -6,7 +6,7 @@ import sys
 import time
 
 import fastinit.cli
-from fastinit import _safetensors_out as writer
+from fastinit.checkpoint import _safetensors_out as writer
 
 first, each = float(sys.argv[1]), float(sys.argv[2])
 real = writer._pwrite

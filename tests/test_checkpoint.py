@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import fastinit  # noqa: E402
-from fastinit import _safetensors_out as writer_mod  # noqa: E402
+from fastinit.checkpoint import _safetensors_out as writer_mod  # noqa: E402
 from fastinit import checkpoints as ck  # noqa: E402
 from fastinit.cli import main  # noqa: E402
 

@@ -15,8 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import fastinit  # noqa: E402
-from fastinit import _safetensors_out as writer_mod  # noqa: E402
-from fastinit import _staged_dir as staged  # noqa: E402
+from fastinit.checkpoint import _safetensors_out as writer_mod  # noqa: E402
+from fastinit.checkpoint import _staged_dir as staged  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import fastinit  # noqa: E402
-from fastinit import _staged_dir as staged  # noqa: E402
-from fastinit._out_dir import DirLock  # noqa: E402
+from fastinit.checkpoint import _staged_dir as staged  # noqa: E402
+from fastinit.checkpoint._out_dir import DirLock  # noqa: E402
 from fastinit.cli import main  # noqa: E402
 
 CONFIG = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,

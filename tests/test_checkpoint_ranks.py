@@ -26,7 +26,7 @@ SHARD = 40_000  # bytes: about eight shards of this model in bfloat16
 def _write(world):
     out = os.environ["FASTINIT_TEST_OUT"]
     if os.environ.get("FASTINIT_TEST_FAIL_RANK") == str(dist.get_rank()):
-        from fastinit import _safetensors_out
+        from fastinit.checkpoint import _safetensors_out
 
         def disk_full(*args):
             raise OSError(28, "No space left on device (injected)")

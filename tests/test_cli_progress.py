@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import fastinit  # noqa: E402
-from fastinit._units import human_bytes  # noqa: E402
+from fastinit.checkpoint._units import human_bytes  # noqa: E402
 from fastinit.cli import main  # noqa: E402
 
 CONFIG = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,

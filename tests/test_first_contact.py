@@ -30,7 +30,7 @@ def test_installed_distribution_is_this_package():
     assert dist.version == pyproject()["version"] == fastinit.__version__
     assert "fastinit/__init__.py" in {str(f) for f in dist.files}
     [script] = [e for e in dist.entry_points if e.group == "console_scripts"]
-    assert (script.name, script.value) == ("fastinit", "fastinit.cli:main")
+    assert (script.name, script.value) == ("fastinit", "fastinit.checkpoint.cli:main")
     assert "torch" in dist.metadata.get_all("Provides-Extra")
 
 

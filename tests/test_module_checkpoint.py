@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 import fastinit  # noqa: E402
-from fastinit import _safetensors_out as writer_mod  # noqa: E402
+from fastinit.checkpoint import _safetensors_out as writer_mod  # noqa: E402
 
 nn = torch.nn
 SEED = 7

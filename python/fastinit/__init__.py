@@ -49,8 +49,8 @@ from .init.nn_init import (
 from ._engine.streams import stream_of
 from .models.module_init import init_dtensor_, init_module
 from .models.deferred import materialize
-from .checkpoints import checkpoint, verify
-from .module_checkpoint import checkpoint_module, verify_module
+from .checkpoint.checkpoints import checkpoint, verify
+from .checkpoint.module_checkpoint import checkpoint_module, verify_module
 # --- end whole models and checkpoints ---------------------------------------------------------
 # --- seeing initialization: diagnostics and LSUV (torch imported on first use) ----------------
 from .diagnose import diagnose
@@ -151,6 +151,7 @@ import sys as _sys  # noqa: E402
 from ._engine import streams  # noqa: E402
 from .init import keras_init, nn_init  # noqa: E402
 from .models import deferred, module_init  # noqa: E402
+from .checkpoint import checkpoints, module_checkpoint  # noqa: E402
 
 #: old path (below fastinit) -> the module's path now
 _OLD_PATHS = {
@@ -160,6 +161,8 @@ _OLD_PATHS = {
     "patch": "models.patch",
     "module_init": "models.module_init",
     "deferred": "models.deferred",
+    "checkpoints": "checkpoint.checkpoints",
+    "module_checkpoint": "checkpoint.module_checkpoint",
 }
 for _old, _new in _OLD_PATHS.items():
     _sys.modules[f"{__name__}.{_old}"] = _sys.modules[f"{__name__}.{_new}"]

@@ -24,10 +24,10 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ._checkpoint_audit import audit, expected_problems
 from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, check_count,
                                check_sample, parse_size, plan_shards, raw_bytes)
-from .models._module_groups import run_groups
-from ._engine._targets import torch_floating_dtype
-from ._engine._torch_required import require_torch
-from .models.module_init import named_tensors
+from ..models._module_groups import run_groups
+from .._engine._targets import torch_floating_dtype
+from .._engine._torch_required import require_torch
+from ..models.module_init import named_tensors
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -43,7 +43,7 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
     safetensors in ``out_dir``, its floating tensors in ``dtype`` (default: as they are), with
     the values ``init_module(eager model, seed)`` gives. Returns the index dict. With a
     transformers ``model.config``, ``config.json`` is written too."""
-    from ._engine._seeds import check_seed  # noqa: PLC0415
+    from .._engine._seeds import check_seed  # noqa: PLC0415
 
     require_torch("fastinit.checkpoint_module")
     seed = check_seed(seed, "checkpoint")

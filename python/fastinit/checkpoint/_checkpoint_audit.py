@@ -87,7 +87,7 @@ def _tile(fname: str, head: Dict[str, Any], start: int, size: int,
 
 def audit(out: str, seed: Optional[int] = None) -> Audit:
     """Check ``out``'s index, headers, sizes and metadata; see the module docstring."""
-    from ._engine._seeds import check_seed  # noqa: PLC0415
+    from .._engine._seeds import check_seed  # noqa: PLC0415
 
     index = _load_index(out)
     wmap: Dict[str, str] = index["weight_map"]

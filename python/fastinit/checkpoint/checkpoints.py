@@ -33,8 +33,8 @@ from ._checkpoint_audit import audit, expected_problems
 from ._llama_config import check_llama_config
 from ._ranks import ranks_for, write_ranked
 from ._safetensors_read import read_header
-from ._engine._torch_required import require_torch
-from ._engine.streams import _resolving, stream_of
+from .._engine._torch_required import require_torch
+from .._engine.streams import _resolving, stream_of
 
 # model types whose parameters are LlamaForCausalLM's, names and inits (checked against
 # transformers' own classes built on meta, tests/test_module_checkpoint.py)
@@ -109,7 +109,7 @@ def make_block(spec: Spec, r0: int, r1: int, dtype: str, seed: int, out: Any = N
     """Rows r0:r1 of ``spec``'s tensor (torch, ``dtype``), exactly as the whole fill has them."""
     import torch  # noqa: PLC0415
 
-    from ._engine._fills import constant_, normal_  # noqa: PLC0415
+    from .._engine._fills import constant_, normal_  # noqa: PLC0415
 
     tdtype = getattr(torch, dtype)
     shape = (r1 - r0,) + tuple(spec.shape[1:]) if len(spec.shape) >= 1 else ()
@@ -162,7 +162,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
     of the shard files (:mod:`._ranks`); the files are byte-identical to one writer's."""
     torch = require_torch("fastinit.checkpoint")
 
-    from ._engine._seeds import check_seed  # noqa: PLC0415
+    from .._engine._seeds import check_seed  # noqa: PLC0415
 
     if isinstance(config, torch.nn.Module):
         from .module_checkpoint import checkpoint_module  # noqa: PLC0415
