@@ -23,8 +23,8 @@ OLD_PATHS = {
     "fastinit.module_checkpoint": (["checkpoint_module", "verify_module"],
                                    "fastinit.checkpoint.module_checkpoint"),
     "fastinit.cli": (["main"], "fastinit.checkpoint.cli"),
-    "fastinit.diagnose": (["diagnose", "Report"], "fastinit.diagnose"),
-    "fastinit.lsuv": (["lsuv_"], "fastinit.lsuv"),
+    "fastinit.diagnose": (["diagnose", "Report"], "fastinit.diagnostics.diagnose"),
+    "fastinit.lsuv": (["lsuv_"], "fastinit.diagnostics.lsuv"),
 }
 
 

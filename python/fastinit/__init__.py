@@ -53,8 +53,8 @@ from .checkpoint.checkpoints import checkpoint, verify
 from .checkpoint.module_checkpoint import checkpoint_module, verify_module
 # --- end whole models and checkpoints ---------------------------------------------------------
 # --- seeing initialization: diagnostics and LSUV (torch imported on first use) ----------------
-from .diagnose import diagnose
-from .lsuv import lsuv_
+from .diagnostics.diagnose import diagnose
+from .diagnostics.lsuv import lsuv_
 # --- end seeing initialization -----------------------------------------------------------------
 
 __version__ = "0.1.0"
@@ -144,14 +144,16 @@ __all__ = [
 # --- the module paths of before the layers ---------------------------------------------------
 # The public modules moved into the layer subpackages (docs/architecture.md) keep their old
 # paths: the same module object under both names, so `import fastinit.nn_init` and `from
-# fastinit.patch import ...` work as before (tests/test_old_paths.py); the attribute
-# fastinit.patch stays the context manager. `python -m fastinit.cli` needs a file: cli.py.
+# fastinit.patch import ...` work as before (tests/test_old_paths.py); the attributes
+# fastinit.patch and fastinit.diagnose stay the context manager and the function. `python -m
+# fastinit.cli` needs a file: cli.py.
 import sys as _sys  # noqa: E402
 
 from ._engine import streams  # noqa: E402
 from .init import keras_init, nn_init  # noqa: E402
 from .models import deferred, module_init  # noqa: E402
 from .checkpoint import checkpoints, module_checkpoint  # noqa: E402
+from .diagnostics import lsuv  # noqa: E402
 
 #: old path (below fastinit) -> the module's path now
 _OLD_PATHS = {
@@ -163,6 +165,8 @@ _OLD_PATHS = {
     "deferred": "models.deferred",
     "checkpoints": "checkpoint.checkpoints",
     "module_checkpoint": "checkpoint.module_checkpoint",
+    "diagnose": "diagnostics.diagnose",
+    "lsuv": "diagnostics.lsuv",
 }
 for _old, _new in _OLD_PATHS.items():
     _sys.modules[f"{__name__}.{_old}"] = _sys.modules[f"{__name__}.{_new}"]

@@ -36,7 +36,7 @@ import dataclasses
 import math
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._engine._torch_required import require_torch
+from .._engine._torch_required import require_torch
 
 #: activation std / input std below this: "vanishing" (also used for gradients)
 VANISHING_RATIO = 1e-2

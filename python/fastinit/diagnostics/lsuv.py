@@ -29,9 +29,9 @@ import dataclasses
 import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
-from ._engine._torch_required import require_torch
+from .._engine._torch_required import require_torch
 from .diagnose import _call
-from ._engine.streams import stream_of
+from .._engine.streams import stream_of
 
 
 @dataclasses.dataclass
@@ -90,7 +90,7 @@ def lsuv_(model: Any, batch: Any, *, target_std: float = 1.0, tol: float = 0.1,
     See the module docstring for the algorithm, seeds and the bias rule."""
     torch = require_torch("fastinit.lsuv_")
 
-    from .init._structured import orthogonal_  # noqa: PLC0415
+    from ..init._structured import orthogonal_  # noqa: PLC0415
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"fastinit.lsuv_: model must be a torch.nn.Module, "
