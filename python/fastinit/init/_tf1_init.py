@@ -18,7 +18,7 @@ from ._fans import fan_shape
 from .._engine._fills import _fill, _number, zeros_
 from .._engine._seeds import check_seed
 from .._engine._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
-from .keras_init import Axes, Shape, _axes, compute_fans
+from ._variance import Axes, Shape, _axes, compute_fans
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ import math
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..init import nn_init
-from ..init.keras_init import _draw
+from ..init._variance import _draw
 
 #: where timm defines them; patch mode routes these names there and wherever they were copied
 MODULE = "timm.layers.weight_init"
@@ -83,7 +83,7 @@ def _trunc_normal_tf_(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _variance_scaling(fn: str, tensor: Any, scale: float, mode: str, distribution: str) -> bool:
     """Fill as timm's variance_scaling_; False (nothing written) where timm's own must run.
-    The variance from torch's fans (timm's), the draw as Keras's (keras_init._draw: the same
+    The variance from torch's fans (timm's), the draw as Keras's (init._variance._draw: the same
     three laws, TF's 0.8796 correction of the truncated normal)."""
     p = _reals(scale)
     if p is None or p[0] <= 0 or mode not in _MODES or distribution not in (
