@@ -7,10 +7,9 @@ and leaves the user's backend and open figures alone.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import Any, List, Optional
 
-if TYPE_CHECKING:
-    from .diagnose import Report
+from ._report import Report
 
 
 def require_matplotlib(what: str) -> Any:
