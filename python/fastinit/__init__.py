@@ -144,7 +144,7 @@ __all__ = [
 # --- the module paths of before the layers ---------------------------------------------------
 # The public modules moved into the layer subpackages (docs/architecture.md) keep their old
 # paths: the same module object under both names, so `import fastinit.nn_init` and `from
-# fastinit.patch import ...` work as before (tests/test_old_paths.py); the attributes
+# fastinit.patch import ...` work as before (tests/package/test_old_paths.py); the attributes
 # fastinit.patch and fastinit.diagnose stay the context manager and the function. `python -m
 # fastinit.cli` needs a file: cli.py.
 import sys as _sys  # noqa: E402

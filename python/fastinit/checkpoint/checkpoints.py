@@ -37,7 +37,7 @@ from .._engine._torch_required import require_torch
 from .._engine.streams import _resolving, stream_of
 
 # model types whose parameters are LlamaForCausalLM's, names and inits (checked against
-# transformers' own classes built on meta, tests/test_module_checkpoint.py)
+# transformers' own classes built on meta, tests/checkpoint/test_module_checkpoint.py)
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}
 _DTYPES = {"float32": ("F32", 4), "bfloat16": ("BF16", 2), "float16": ("F16", 2)}
 

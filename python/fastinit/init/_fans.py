@@ -2,7 +2,7 @@
 
 ``calculate_gain``, ``_calculate_fan_in_and_fan_out`` and ``_calculate_correct_fan`` have
 torch's signatures, values, exception types and messages (torch 2.13, checked by
-tests/test_nn_init_parity.py). Fans use torch's weight layout ``(out, in, *kernel)``:
+tests/init/test_nn_init_parity.py). Fans use torch's weight layout ``(out, in, *kernel)``:
 
     rf      = prod(shape[2:])            (receptive field; 1 for a matrix)
     fan_in  = shape[1] * rf

@@ -1,7 +1,7 @@
 r"""``torch.nn.init`` on fastinit: every public name, with torch's signature and defaults.
 
 Each function keeps ``torch.nn.init``'s parameters (names, order, defaults), semantics,
-exception types and messages, and warnings (torch 2.13; tests/test_nn_init_parity.py checks
+exception types and messages, and warnings (torch 2.13; tests/init/test_nn_init_parity.py checks
 them against the installed torch), and fills through fastinit's Philox engine instead of
 torch's generators. The random ones add keyword-only ``seed=`` (values depend only on
 (seed, index)) and, where a shard can be filled alone, ``global_shape=`` / ``global_offset=``

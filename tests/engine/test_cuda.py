@@ -2,7 +2,7 @@
 on a GPU, bit equality of CUDA fills with the CPU path for every kind and dtype, lengths around
 the kernel's vector groups and tiles, strided / reversed / misaligned views, shards, raw bits,
 streams, DLPack producers (torch, CuPy) and large tensors. GPU tests skip cleanly without a GPU;
-which thread writes which element is proven on the host by tests/test_grid_map.py."""
+which thread writes which element is proven on the host by tests/engine/test_grid_map.py."""
 
 import pathlib
 import shutil
@@ -13,7 +13,7 @@ import pytest
 
 import fastinit
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 torch = pytest.importorskip("torch")
 gpu = pytest.mark.skipif(
     not (torch.cuda.is_available() and fastinit.cuda_available()), reason="needs a CUDA GPU"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent / "cross" / "run_cross_check.sh"
+SCRIPT = Path(__file__).resolve().parents[1] / "cross" / "run_cross_check.sh"
 EM_AARCH64, EM_X86_64 = 183, 62  # ELF e_machine
 # target: (tools it needs, how to get them, ELF machine of the program it builds)
 TARGETS = {

@@ -191,7 +191,8 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
 
 
 def test_shipped_example_config_is_the_7b_shape():
-    path = os.path.join(os.path.dirname(__file__), "..", "examples", "configs", "llama-2-7b.json")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "configs",
+                        "llama-2-7b.json")
     specs = ck.llama_specs(ck.load_config(path))
     assert sum(s.numel for s in specs) == 6_738_415_616  # Llama-2-7B's parameter count
 

@@ -19,7 +19,7 @@ import pytest
 
 from fastinit._engine import _reference
 
-CORE = Path(__file__).resolve().parents[1] / "csrc" / "core"
+CORE = Path(__file__).resolve().parents[2] / "csrc" / "core"
 FMATH = CORE / "fmath.h"
 # a decimal floating literal with an f/F suffix: 1.5f, .5f, 1.f, 1e-3f, 2.5e+3F
 FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][+-]?\d+)?)[fF](?!\w)")

@@ -15,7 +15,7 @@ import pytest
 import fastinit
 from fastinit._engine import _reference
 
-KAT_FILE = Path(__file__).parent / "data" / "philox4x32_10_kat.txt"
+KAT_FILE = Path(__file__).resolve().parents[1] / "data" / "philox4x32_10_kat.txt"
 U64 = 1 << 64
 
 

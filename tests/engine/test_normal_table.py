@@ -9,7 +9,7 @@ import pytest
 
 from fastinit._engine import _normal_table, _reference
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_header_and_python_table_agree():

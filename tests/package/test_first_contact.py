@@ -12,7 +12,7 @@ import pytest
 import fastinit
 from fastinit._engine._torch_required import DISTRIBUTION
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def pyproject():
@@ -46,8 +46,8 @@ def test_cli_help_is_plain_text(argv, capsys):
 
 
 def test_the_release_smoke_test_passes_here():
-    # tools/smoke_installed.py is cibuildwheel's test-command; tests/test_without_torch.py runs
-    # it without torch
+    # tools/smoke_installed.py is cibuildwheel's test-command; tests/package/test_without_torch.py
+    # runs it without torch
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "smoke_installed.py")],
                        capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stderr) == (0, "")

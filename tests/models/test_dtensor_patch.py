@@ -29,7 +29,7 @@ if not dist.is_available():
 pytest.importorskip("torch.distributed.tensor")
 pytest.importorskip("torch.distributed.fsdp")
 
-from test_dtensor import _run  # noqa: E402
+from gloo_ranks import _run  # noqa: E402
 
 nn = torch.nn
 DIM, HIDDEN, LAYERS, VOCAB, HEADS = 32, 48, 3, 64, 4

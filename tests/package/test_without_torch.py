@@ -124,8 +124,8 @@ def test_cli_without_torch_is_one_line_and_help_works(tmp_path):
 
 
 def test_the_release_smoke_test_passes_without_torch(tmp_path):
-    smoke = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
-                         "smoke_installed.py")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    smoke = os.path.join(root, "tools", "smoke_installed.py")
     r = run_without_torch(f"import runpy\nrunpy.run_path({smoke!r}, run_name='__main__')",
                           cwd=tmp_path)
     assert (r.returncode, r.stderr) == (0, "")

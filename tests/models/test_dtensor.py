@@ -4,7 +4,6 @@ localhost: 2 on a 1-D mesh, and 4 on a 2x2 mesh as FSDP2 + tensor parallelism ma
 import os
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -13,6 +12,10 @@ if not dist.is_available():
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 pytest.importorskip("torch.distributed.tensor")
 
+if __name__ == "__main__":  # run as a script (below): tests/ on the path, as pytest puts it
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gloo_ranks import _run  # noqa: E402
+
 INITS = (("normal_", (0.0, 0.02)), ("kaiming_uniform_", ()),
          ("trunc_normal_", (0.0, 1.0, -2.0, 2.0)), ("xavier_uniform_", ()))
 
@@ -20,68 +23,6 @@ INITS = (("normal_", (0.0, 0.02)), ("kaiming_uniform_", ()),
 def _model():
     return torch.nn.Sequential(torch.nn.Linear(12, 10), torch.nn.LayerNorm(10),
                                torch.nn.Linear(10, 7, bias=False))
-
-
-def _worker(body, rank, world, rendezvous, q):
-    # Each rank reports through the queue (its values, or its traceback), then leaves with
-    # os._exit. CI once saw "terminate called without an active exception" and a nonzero exit
-    # after rank 0's values had arrived; no C++ thread of ours exists, so the likely source is
-    # torch's gloo teardown during interpreter finalization, which os._exit skips.
-    try:
-        # a file rendezvous: no TCP port to pick (a free port can be taken before rank 0 binds)
-        dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank,
-                                world_size=world)
-        try:
-            out = body(world)
-            dist.barrier()  # no rank tears down while another is still in a collective
-        finally:
-            dist.destroy_process_group()
-        # numpy arrays pickle by value (tensors would go by shared memory, which vanishes
-        # when this process exits before the parent reads them)
-        q.put((rank, "ok", {k: ({n: t.numpy() for n, t in v.items()} if isinstance(v, dict) else
-                                v if isinstance(v, list) else v.numpy()) for k, v in out.items()}))
-    except BaseException:
-        import traceback
-        q.put((rank, "error", traceback.format_exc()))
-    q.close()
-    q.join_thread()
-    os._exit(0)
-
-
-def _run(body, world, tmp_path):
-    """body(world) -> {name: full tensor} on every rank; returns rank 0's, after checking that
-    every rank succeeded, exited cleanly and gathered the same tensors."""
-    ctx = torch.multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    rendezvous = tmp_path / "rendezvous"
-    procs = [ctx.Process(target=_worker, args=(body, r, world, str(rendezvous), q))
-             for r in range(world)]
-    for p in procs:
-        p.start()
-    reports = {}
-    try:  # a failed rank leaves the others blocked in a collective: stop at the first error
-        while len(reports) < len(procs) and all(s == "ok" for s, _ in reports.values()):
-            rank, status, value = q.get(timeout=120)
-            reports[rank] = (status, value)
-    finally:
-        for p in procs:
-            p.join(timeout=30 if len(reports) == len(procs) else 1)
-            if p.is_alive():
-                p.kill()
-    failed = [f"rank {rank} failed:\n{value}" for rank, (status, value)
-              in sorted(reports.items()) if status != "ok"]
-    assert not failed, "\n".join(failed)
-    assert [p.exitcode for p in procs] == [0] * world
-    got = reports[0][1]
-    for rank in range(1, world):  # every rank gathered the same full tensors
-        for name, value in reports[rank][1].items():
-            if isinstance(value, dict):
-                assert all(np.array_equal(value[n], got[name][n]) for n in value), name
-            elif isinstance(value, list):
-                assert value == got[name], name
-            else:
-                assert np.array_equal(value, got[name]), name
-    return got
 
 
 def _unsharded(init, args, shape):

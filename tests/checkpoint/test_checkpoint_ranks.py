@@ -15,7 +15,7 @@ if not dist.is_available():
 
 import fastinit  # noqa: E402
 
-from test_dtensor import _run  # noqa: E402
+from gloo_ranks import _run  # noqa: E402
 
 CONFIG = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 3,
           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128,
