@@ -2,7 +2,8 @@
 
 Every value is a pure function of (seed, stream, element index) through Philox4x32-10, so
 fills are identical on any thread count, SIMD path, slice, shard, device and dtype.
-See docs/stream.md for the contract and README.md for the API.
+See docs/stream.md for the contract, README.md for the API and docs/architecture.md for the
+layers this package is made of.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ qualified name (``"model.layers.0.self_attn.q_proj.weight"``). A parameter fille
 ``seed`` on that stream gets the same values whatever the construction order, device, dtype
 (bf16 = the float32 values rounded) or sharding (a shard filled with its global coordinates).
 
-:func:`keyed` installs a resolver (see :func:`fastinit._seeds.keyed_by`) that maps every
+:func:`keyed` installs a resolver (see :func:`fastinit._engine._seeds.keyed_by`) that maps every
 tensor sharing storage with a named parameter or buffer to ``(seed, stream_of(name))``; fills
 that run inside it without ``seed=`` (module code under patch mode, or fastinit's own
 initializers) are then name-keyed.
@@ -53,7 +53,7 @@ def view_name(name: str, t: Any, whole: Any) -> str:
 
 @contextlib.contextmanager
 def _resolving(resolver: Callable[[Any], Optional[Tuple[int, int]]]) -> Iterator[None]:
-    # the ContextVar behind fastinit._seeds.keyed_by, set directly
+    # the ContextVar behind fastinit._engine._seeds.keyed_by, set directly
     token = _seeds._resolver.set(resolver)
     try:
         yield

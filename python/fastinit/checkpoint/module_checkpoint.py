@@ -2,7 +2,7 @@
 
 The values are the ones :func:`fastinit.init_module` gives the eagerly built model (its
 ``reset_parameters`` / transformers ``_init_weights``, name-keyed), bit for bit, but the
-model never exists in memory as a whole: :mod:`fastinit._module_groups` makes it real a group
+model never exists in memory as a whole: :mod:`fastinit.models._module_groups` makes it real a group
 of modules at a time (about two groups of ``group_bytes`` in memory), and each group's
 tensors are written (or, to verify, compared with the files) while the next group is made.
 

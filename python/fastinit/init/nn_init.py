@@ -7,8 +7,9 @@ torch's generators. The random ones add keyword-only ``seed=`` (values depend on
 (seed, index)) and, where a shard can be filled alone, ``global_shape=`` / ``global_offset=``
 (docs/stream.md); xavier and kaiming then take their fans from ``global_shape``.
 orthogonal_ and sparse_ take ``seed=`` only: a QR and a per-column mask need the whole matrix.
-uniform_ / normal_ / trunc_normal_ / constant_ are the engine fills (:mod:`fastinit._fills`)
-behind torch's argument checks (:mod:`fastinit._torch_compat`); ones_ / zeros_ are the engine's.
+uniform_ / normal_ / trunc_normal_ / constant_ are the engine fills
+(:mod:`fastinit._engine._fills`) behind torch's argument checks
+(:mod:`fastinit.init._torch_compat`); ones_ / zeros_ are the engine's.
 ``generator=`` takes a ``torch.Generator`` (one 64-bit key is drawn from it, so it advances
 as torch's own functions advance theirs) or a ``numpy.random.Generator``; with neither, torch
 tensors draw the key from torch's default generator (``torch.manual_seed(n)`` makes them

@@ -4,7 +4,7 @@
    :mod:`fastinit.module_init` recording every init call (``torch.nn.init.*``, timm's, and
    ``Tensor.uniform_ / normal_ / fill_ / zero_``) whose target is a meta tensor (the call, its
    arguments, and the target as a view: storage offset, shape, strides), every deep copy of a
-   meta tensor, and (:mod:`fastinit._meta_replay`) every other aten op on meta tensors.
+   meta tensor, and (:mod:`fastinit.models._meta_replay`) every other aten op on meta tensors.
 2. ``model.to_empty(device=device)`` (and ``.to(dtype)`` for floating tensors when ``dtype``
    is given) allocates uninitialized memory.
 3. A parameter or buffer whose history holds only init calls gets them again, in order, on its

@@ -8,12 +8,12 @@
   modules bound with ``from torch.nn.init import xavier_uniform_`` (MultiheadAttention does);
 * timm's own initializers (``trunc_normal_``, ``trunc_normal_tf_``, ``variance_scaling_``,
   ``lecun_normal_`` of ``timm.layers.weight_init``, and their copies), whole, to exact fastinit
-  fills of the same distributions (:mod:`fastinit._timm_compat`), also when timm is first
+  fills of the same distributions (:mod:`fastinit.models._timm_compat`), also when timm is first
   imported inside the block;
 * ``torch.Tensor.uniform_(from=0, to=1, *, generator=None)`` and
   ``torch.Tensor.normal_(mean=0, std=1, *, generator=None)`` to fastinit's fills;
 * and, for DTensor parameters (FSDP2, tensor parallel), each of these inits to the rank's local
-  shard at its global coordinates (:mod:`fastinit._dtensor`), so the gathered values do not
+  shard at its global coordinates (:mod:`fastinit.models._dtensor`), so the gathered values do not
   depend on the mesh.
 
 fastinit handles a call when the tensor is a plain ``torch.Tensor`` / ``nn.Parameter`` of a
@@ -33,7 +33,7 @@ Exit restores every patched name to the identical original object, also when an 
 escapes; a routed function reached after exit through a reference taken while patched (e.g.
 transformers' ``TORCH_INIT_FUNCTIONS``, built at its import) checks at call time and runs
 torch's own. Entering and leaving cost well under a millisecond: the module-level copies are
-found once (:mod:`fastinit._bindings`) and only modules imported since are scanned; nesting, re-entry and threads share one reference count. ``patch_enable()`` /
+found once (:mod:`fastinit.models._bindings`) and only modules imported since are scanned; nesting, re-entry and threads share one reference count. ``patch_enable()`` /
 ``patch_disable()`` hold one reference for a whole program; ``FASTINIT_PATCH=1`` in the
 environment calls ``patch_enable()`` at ``import fastinit``. Patching is process-wide: other
 threads see it while it is on.
