@@ -84,14 +84,18 @@ NUM = r"([-+]?\d+\.\d*(?:[eE][-+]?\d+)?)"
 
 
 def as241_tables_from_cpp() -> dict:
-    """AS241_A..F as written in ndtri_lower_f64: highest degree first, 1.0 closing B, D, F."""
-    body = function_body("ndtri_lower_f64")
-    a = re.findall(rf"double num = {NUM};", body) + re.findall(rf"num = num \* rc \+ {NUM};", body)
-    b = re.findall(rf"double den = {NUM};", body) + re.findall(rf"den = den \* rc \+ {NUM};", body)
-    tn = re.findall(rf"double tn = far \? {NUM} : {NUM};", body) + \
-        re.findall(rf"tn = tn \* r \+ \(far \? {NUM} : {NUM}\);", body)
-    td = re.findall(rf"double td = far \? {NUM} : {NUM};", body) + \
-        re.findall(rf"td = td \* r \+ \(far \? {NUM} : {NUM}\);", body)
+    """AS241_A..F as written in ppnd16_central / ppnd16_tail (the two regions of
+    ndtri_lower_f64): highest degree first, 1.0 closing B, D, F."""
+    body = function_body("ppnd16_central")
+    a = re.findall(rf"D num = L::splat\({NUM}\);", body) + \
+        re.findall(rf"num = num \* rc \+ {NUM};", body)
+    b = re.findall(rf"D den = L::splat\({NUM}\);", body) + \
+        re.findall(rf"den = den \* rc \+ {NUM};", body)
+    body = function_body("ppnd16_tail")
+    tn = re.findall(rf"D tn = pick_f64<L>\(far, {NUM}, {NUM}\);", body) + \
+        re.findall(rf"tn = tn \* r \+ pick_f64<L>\(far, {NUM}, {NUM}\);", body)
+    td = re.findall(rf"D td = pick_f64<L>\(far, {NUM}, {NUM}\);", body) + \
+        re.findall(rf"td = td \* r \+ pick_f64<L>\(far, {NUM}, {NUM}\);", body)
     closing = re.findall(rf"td = td \* r \+ {NUM};", body)
     assert closing == ["1.0"], closing
     return {
