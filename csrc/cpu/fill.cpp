@@ -33,8 +33,8 @@ constexpr int64_t kTile = 1 << 16; // elements per OpenMP work item
 constexpr int64_t kParallelMin = 1 << 15;
 
 // Words of blocks [first, first + nblocks) into out[4 * j + lane]. The SIMD path writes whole
-// groups of 2 * kSimdBlocks blocks (out has room), except where the low counter word would
-// wrap inside the batch: the scalar loop handles that carry.
+// groups of kSimdBlocks blocks (out has room for the last one's overrun), except where the low
+// counter word would wrap inside the batch: the scalar loop handles that carry.
 void philox_batch(uint32_t* __restrict out, uint64_t first, int64_t nblocks, uint64_t key,
                   uint64_t stream) {
   if (kHaveSimdPhilox && uint64_t(uint32_t(first)) + uint64_t(nblocks) + 64 <= (uint64_t(1) << 32)) {
@@ -79,7 +79,7 @@ void fill_run(T* out, int64_t ostride, uint64_t g, int64_t len, const Dist& dist
     }
     return;
   }
-  alignas(64) uint32_t words[kBatch * 2 + 256];  // SIMD groups may overrun by < 128 words
+  alignas(64) uint32_t words[kBatch * 2 + 256];  // SIMD groups may overrun by < 64 words
   for (int64_t pos = 0; pos < len; pos += kBatch) {
     const int64_t n = std::min(kBatch, len - pos);
     const uint64_t gi = g + uint64_t(pos);

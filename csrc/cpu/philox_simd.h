@@ -72,10 +72,38 @@ FI_HD void store4(uint32_t* out, VecU c0, VecU c1, VecU c2, VecU c3) {
 #if defined(__AVX512F__) || defined(__AVX2__)
 constexpr bool kHaveSimdPhilox = true;
 
-// Two independent groups per iteration hide the multiply latency.
+// G groups of kSimdBlocks blocks from block j on, computed together: the rounds are a chain of
+// dependent multiplies, and independent groups fill their latency.
+template <int G>
+inline void philox_groups(uint32_t* __restrict out, uint64_t first, int64_t j, const VecU* rk0,
+                          const VecU* rk1, VecU hi_word, VecU s0, VecU s1) {
+  const VecU m0 = vset1(kPhiloxM0), m1 = vset1(kPhiloxM1), offsets = block_offsets();
+  VecU a0[G], a1[G], a2[G], a3[G];
+  for (int g = 0; g < G; ++g) {
+    a0[g] = vadd(vset1(uint32_t(first) + uint32_t(j + g * kSimdBlocks)), offsets);
+    a1[g] = hi_word;
+    a2[g] = s0;
+    a3[g] = s1;
+  }
+  for (int r = 0; r < 10; ++r) {
+    for (int g = 0; g < G; ++g) {
+      VecU h0, l0, h1, l1;
+      vmulhilo(a0[g], m0, h0, l0);
+      vmulhilo(a2[g], m1, h1, l1);
+      a0[g] = vxor3(h1, a1[g], rk0[r]);
+      a1[g] = l1;
+      a2[g] = vxor3(h0, a3[g], rk1[r]);
+      a3[g] = l0;
+    }
+  }
+  for (int g = 0; g < G; ++g) store4(out + 4 * (j + g * kSimdBlocks), a0[g], a1[g], a2[g], a3[g]);
+}
+
+// Four groups at a time (per word, on a Zen 5 core: 1.45 -> 1.00 cycles with AVX2, 0.57 -> 0.42
+// with AVX-512, against two groups; eight spill and measure slower), then one at a time: the
+// last group may write up to kSimdBlocks - 1 blocks past nblocks (out has room).
 inline void philox_batch_simd(uint32_t* __restrict out, uint64_t first, int64_t nblocks,
                               uint64_t key, uint64_t stream) {
-  const VecU m0 = vset1(kPhiloxM0), m1 = vset1(kPhiloxM1);
   VecU rk0[10], rk1[10];
   uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
   for (int r = 0; r < 10; ++r, k0 += kPhiloxW0, k1 += kPhiloxW1) {
@@ -84,30 +112,10 @@ inline void philox_batch_simd(uint32_t* __restrict out, uint64_t first, int64_t 
   }
   const VecU hi_word = vset1(uint32_t(first >> 32));
   const VecU s0 = vset1(uint32_t(stream)), s1 = vset1(uint32_t(stream >> 32));
-  const VecU offsets = block_offsets();
-  constexpr int64_t kStep = 2 * kSimdBlocks;
-  for (int64_t j = 0; j < nblocks; j += kStep) {
-    VecU a0 = vadd(vset1(uint32_t(first) + uint32_t(j)), offsets), a1 = hi_word, a2 = s0, a3 = s1;
-    VecU b0 = vadd(vset1(uint32_t(first) + uint32_t(j + kSimdBlocks)), offsets), b1 = hi_word,
-         b2 = s0, b3 = s1;
-    for (int r = 0; r < 10; ++r) {
-      VecU ah0, al0, ah1, al1, bh0, bl0, bh1, bl1;
-      vmulhilo(a0, m0, ah0, al0);
-      vmulhilo(a2, m1, ah1, al1);
-      vmulhilo(b0, m0, bh0, bl0);
-      vmulhilo(b2, m1, bh1, bl1);
-      a0 = vxor3(ah1, a1, rk0[r]);
-      a1 = al1;
-      a2 = vxor3(ah0, a3, rk1[r]);
-      a3 = al0;
-      b0 = vxor3(bh1, b1, rk0[r]);
-      b1 = bl1;
-      b2 = vxor3(bh0, b3, rk1[r]);
-      b3 = bl0;
-    }
-    store4(out + 4 * j, a0, a1, a2, a3);
-    store4(out + 4 * (j + kSimdBlocks), b0, b1, b2, b3);
-  }
+  int64_t j = 0;
+  for (; j + 4 * kSimdBlocks <= nblocks; j += 4 * kSimdBlocks)
+    philox_groups<4>(out, first, j, rk0, rk1, hi_word, s0, s1);
+  for (; j < nblocks; j += kSimdBlocks) philox_groups<1>(out, first, j, rk0, rk1, hi_word, s0, s1);
 }
 #else
 constexpr bool kHaveSimdPhilox = false;
