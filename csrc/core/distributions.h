@@ -19,9 +19,13 @@ FI_HD float open_unit_f32(uint32_t w) {
   return (float(int32_t(w >> 9)) + 0.5f) * 1.1920928955078125e-07f;
 }
 FI_HD double open_unit_f64(uint32_t w) { return (double(w) + 0.5) * 2.3283064365386962890625e-10; }
-FI_HD double open_unit_f64(uint64_t w) {
-  return (double(int64_t(w >> 12)) + 0.5) * 2.220446049250313080847263336181640625e-16;
+// The float64 forms are lane-generic (L as in fmath.h): these functors and the CPU's SIMD form
+// (cpu/normal64_simd.h) use the one formula.
+template <class L>
+FI_HD typename L::D open_unit_f64_lanes(typename L::U w) {
+  return (L::small_int(w >> 12) + 0.5) * 2.220446049250313080847263336181640625e-16;
 }
+FI_HD double open_unit_f64(uint64_t w) { return open_unit_f64_lanes<ScalarF64>(w); }
 
 // Standard normal by inversion: the top bit is the sign, the other bits give q in (0, 1/2],
 // and z = -+Phi^-1(q). One word per value; the tails keep the word's full resolution.
@@ -30,10 +34,13 @@ FI_HD float std_normal_f32(uint32_t w) {
   const float z = ndtri_table_f32(q);
   return (w >> 31) ? -z : z;
 }
+template <class L>
+FI_HD typename L::D std_normal_q_f64(typename L::U w) {  // q of std_normal_f64, lane-generic
+  return (L::small_int((w & 0x7FFFFFFFFFFFFFFFull) >> 11) + 0.5) *
+         1.1102230246251565404236316680908203125e-16;
+}
 FI_HD double std_normal_f64(uint64_t w) {
-  const uint64_t r = (w & 0x7FFFFFFFFFFFFFFFull) >> 11;
-  const double q = (double(int64_t(r)) + 0.5) * 1.1102230246251565404236316680908203125e-16;
-  const double z = ndtri_lower_f64(q);
+  const double z = ndtri_lower_f64(std_normal_q_f64<ScalarF64>(w));
   return (w >> 63) ? -z : z;
 }
 
@@ -49,14 +56,21 @@ FI_HD double smallest_positive(double) { return 4.9406564584124654e-324; }
 // Truncated standard normal by inversion on [Phi(alpha), Phi(beta)], tail-safe: the position
 // is measured from whichever end of the real line is nearer, mass_lo = Phi(alpha) from below
 // and mass_hi = 1 - Phi(beta) from above, so far tails (alpha = 5, beta = 6) keep full precision.
+// Its quantile q and side (lower: the value is Phi^-1(q), else -Phi^-1(q)). CT is float, double
+// or a SIMD vector of doubles (cpu/normal64_simd.h), C its scalar type; Side bool or a lane mask.
+template <class CT, class C, class Side>
+FI_HD CT trunc_quantile(CT u, C mass_lo, C mass_hi, C mass, Side& lower) {
+  const CT t = mass_lo + u * mass;
+  const CT s = mass_hi + (C(1) - u) * mass;
+  lower = t <= C(0.5);
+  const CT q = lower ? t : s;
+  // max_f(q, smallest positive): an interval beyond C's range, clamped to [a, b] later
+  return q < smallest_positive(C(0)) ? smallest_positive(C(0)) : q;
+}
 template <class CT>
 FI_HD CT trunc_std_normal(CT u, CT mass_lo, CT mass_hi, CT mass) {
-  const CT t = mass_lo + u * mass;
-  const CT s = mass_hi + (CT(1) - u) * mass;
-  const bool lower = t <= CT(0.5);
-  CT q = lower ? t : s;
-  q = max_f(q, smallest_positive(q));  // an interval beyond CT's range: clamped to [a, b] later
-  const CT z = ndtri_lower(q);
+  bool lower;
+  const CT z = ndtri_lower(trunc_quantile(u, mass_lo, mass_hi, mass, lower));
   return lower ? z : -z;
 }
 

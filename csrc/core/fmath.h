@@ -45,6 +45,7 @@ FI_HD float log_f32(float x) {
 // selects either way, so each lane runs exactly these operations in this order.
 struct ScalarF64 {
   using D = double;
+  using U = uint64_t;  // the words D is made from
   FI_HD static double splat(double x) { return x; }
   FI_HD static uint64_t bits(double x) { return f64_bits(x); }
   FI_HD static double from_bits(uint64_t u) { return f64_from(u); }

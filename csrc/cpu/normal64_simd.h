@@ -70,6 +70,7 @@ inline void vstore64(T* p, V v) {
 // core's lane-generic float64 functions (fmath.h) on these vectors.
 struct VecF64 {
   using D = VD;
+  using U = VU;
   static VD splat(double x) { return VD{} + x; }  // 0 + x is x: no constant here is -0
   static VU bits(VD x) { return VU(x); }
   static VD from_bits(VU u) { return VD(u); }
@@ -131,8 +132,7 @@ inline void normal64_batch(const Normal64& d, const uint64_t* __restrict w, doub
   const int64_t m = n / kLanes64 * kLanes64;
   ndtri64_batch(d.mean, d.std, [w](int64_t j, VD& q, VU& sign) {
     const VU wv = vload64<VU>(w + j);
-    const VU r = (wv & 0x7FFFFFFFFFFFFFFFull) >> 11;
-    q = (VecF64::small_int(r) + 0.5) * 1.1102230246251565404236316680908203125e-16;
+    q = std_normal_q_f64<VecF64>(wv);
     sign = wv & 0x8000000000000000ull;
   }, v, m);
   for (int64_t j = m; j < n; ++j) v[j] = d(w[j]);
@@ -145,13 +145,8 @@ inline void trunc_normal64_batch(const TruncNormal64& d, const uint64_t* __restr
   const int64_t m = n / kLanes64 * kLanes64;
   const double mass_lo = d.mass_lo, mass_hi = d.mass_hi, mass = d.mass;
   ndtri64_batch(d.mean, d.std, [=](int64_t j, VD& q, VU& sign) {
-    const VU r = vload64<VU>(w + j) >> 12;
-    const VD u = (VecF64::small_int(r) + 0.5) * 2.220446049250313080847263336181640625e-16;
-    const VD t = mass_lo + u * mass;
-    const VD s = mass_hi + (1.0 - u) * mass;
-    const VL lower = t <= 0.5;
-    q = lower ? t : s;
-    q = q < 4.9406564584124654e-324 ? VD{} + 4.9406564584124654e-324 : q;  // max_f(q, denorm_min)
+    VL lower;
+    q = trunc_quantile(open_unit_f64_lanes<VecF64>(vload64<VU>(w + j)), mass_lo, mass_hi, mass, lower);
     sign = VU(~lower) & 0x8000000000000000ull;
   }, v, m);
   for (int64_t j = m; j < n; ++j) v[j] = d(w[j]);
@@ -166,20 +161,16 @@ inline double ndtri_lower_f64_taken(double q) {
 inline void normal64_batch(const Normal64& d, const uint64_t* __restrict w, double* __restrict v,
                            int64_t n) {
   for (int64_t j = 0; j < n; ++j) {  // std_normal_f64
-    const uint64_t r = (w[j] & 0x7FFFFFFFFFFFFFFFull) >> 11;
-    const double q = (double(int64_t(r)) + 0.5) * 1.1102230246251565404236316680908203125e-16;
-    const double z = ndtri_lower_f64_taken(q);
+    const double z = ndtri_lower_f64_taken(std_normal_q_f64<ScalarF64>(w[j]));
     v[j] = d.mean + d.std * ((w[j] >> 63) ? -z : z);
   }
 }
 inline void trunc_normal64_batch(const TruncNormal64& d, const uint64_t* __restrict w,
                                  double* __restrict v, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {  // trunc_std_normal<double>
-    const double u = open_unit_f64(w[j]);
-    const double t = d.mass_lo + u * d.mass;
-    const double s = d.mass_hi + (1.0 - u) * d.mass;
-    const bool lower = t <= 0.5;
-    const double z = ndtri_lower_f64_taken(max_f(lower ? t : s, smallest_positive(t)));
+    bool lower;
+    const double z = ndtri_lower_f64_taken(trunc_quantile(open_unit_f64(w[j]), d.mass_lo, d.mass_hi,
+                                                          d.mass, lower));
     v[j] = d.mean + d.std * (lower ? z : -z);
   }
 }
