@@ -27,7 +27,7 @@ from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, chec
 from ..models._module_groups import run_groups
 from .._engine._targets import torch_floating_dtype
 from .._engine._torch_required import require_torch
-from ..models.module_init import named_tensors
+from ..models._init_code import named_tensors
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -15,7 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, NamedTuple, Set, Tuple
 
 from ._init_tracing import tracing
-from .module_init import _init_calls, _ties, _Tracker, _untouched, named_tensors, untied
+from ._init_code import (_init_calls, _retie, _ties, _Tracker, _untouched, named_tensors,
+                         untied)
 from .._engine.streams import NameKeys, _resolving, storage_key
 
 Unit = Tuple[str, bool]  # (module name, whole subtree?)
@@ -130,8 +131,6 @@ class _Plan:
 
     def place(self, group: _Group, make: Any) -> None:
         """Every tensor of the group replaced by ``make(t)``, ties kept."""
-        from .deferred import _retie  # noqa: PLC0415
-
         for root, whole in group.units:
             self.modules[root]._apply(make, recurse=whole)
         _retie(self.work, [t for t in self.ties
