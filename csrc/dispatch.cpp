@@ -156,7 +156,8 @@ void check_params(const FillRequest& r) {
     throw ValueError(tagged(r.fn, "a must be <= b, got a=" + std::to_string(p[2]) + ", b=" + std::to_string(p[3])));
 }
 
-// Validates and plans; false when there is nothing to write (no elements, or check_only).
+}  // namespace
+
 bool make_job(const TensorView& v, const FillRequest& r, FillJob& job) {
   if (v.readonly) throw ValueError(tagged(r.fn, "the target is read-only"));
   if (v.ndim > kMaxDims) throw ValueError(tagged(r.fn, "at most 32 dims are supported"));
@@ -191,8 +192,6 @@ bool make_job(const TensorView& v, const FillRequest& r, FillJob& job) {
                                        std::string("fastinit.cuda_available() is False)")));
   return !r.check_only;  // every check above has passed
 }
-
-}  // namespace
 
 void fill(const TensorView& v, const FillRequest& r) {
   FillJob job;

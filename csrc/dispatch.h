@@ -22,6 +22,10 @@ struct FillRequest {
 // Fills `view` in place. Throws ValueError / DTypeError / DeviceError, before touching memory.
 void fill(const TensorView& view, const FillRequest& req);
 
+// Validates and plans a request as fill() does (throwing the same errors) without writing;
+// false when there is nothing to write (no elements, or check_only). For the host proofs.
+bool make_job(const TensorView& view, const FillRequest& req, FillJob& job);
+
 // The CUDA kernel's division of work (core/grid_map.h) run on the host, over a CPU target, for
 // a launch on `sms` SMs holding `blocks_per_sm` blocks each: the same checks, plan and values as
 // fill(), and counts of what the threads did. Throws std::logic_error if an element would be

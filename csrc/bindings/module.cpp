@@ -6,6 +6,7 @@
 #include "../core/philox.h"
 #include "../dispatch.h"
 #include "../errors.h"
+#include "../testing/tile_emulate.h"
 #include "targets.h"
 
 namespace py = pybind11;
@@ -67,6 +68,40 @@ py::dict grid_emulate_py(py::handle target, const std::string& fn, int kind,
   return out;
 }
 
+// Tests: the tiled CUDA path's mapping run on the host (testing/tile_emulate.h).
+py::dict tile_emulate_py(py::handle target, const std::string& fn, int kind,
+                         std::vector<double> params, uint64_t key, uint64_t stream,
+                         std::vector<int64_t> global_shape, std::vector<int64_t> global_offset,
+                         uint64_t index_offset, int dtype_override, int64_t tile_m, int64_t tile_l,
+                         int ctas, int threads, int fault) {
+  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
+  const FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
+                                  std::move(global_offset), index_offset);
+  testing::TileEmulation em;
+  em.tile_m = tile_m;
+  em.tile_l = tile_l;
+  em.ctas = ctas;
+  em.threads = threads;
+  em.fault = fault;
+  {
+    py::gil_scoped_release nogil;
+    testing::fill_tile_emulated(bound.view, req, em);
+  }
+  py::dict out;
+  out["usable"] = em.usable;
+  for (auto [name, value] : {std::pair<const char*, int64_t>{"mdim", em.mdim}, {"ldim", em.ldim},
+                             {"m_extent", em.m_extent}, {"row_extent", em.row_extent},
+                             {"tiles", em.tiles}, {"partial_tiles", em.partial_tiles},
+                             {"tile_rows", em.tile_rows}, {"philox_blocks", em.philox_blocks},
+                             {"words_used", em.words_used}, {"warp_stores", em.warp_stores},
+                             {"partial_warp_stores", em.partial_warp_stores},
+                             {"span_lo", em.span_lo}})
+    out[name] = value;
+  out["block"] = py::array_t<uint64_t>(py::ssize_t(em.block.size()), em.block.data());
+  out["word"] = py::array_t<int8_t>(py::ssize_t(em.word.size()), em.word.data());
+  return out;
+}
+
 py::array_t<uint32_t> philox_py(py::array_t<uint32_t, py::array::c_style | py::array::forcecast> ctr,
                                 py::array_t<uint32_t, py::array::c_style | py::array::forcecast> keys) {
   if (ctr.ndim() != 2 || ctr.shape(1) != 4 || keys.ndim() != 2 || keys.shape(1) != 2 ||
@@ -110,6 +145,11 @@ PYBIND11_MODULE(_core, m) {
         py::arg("params"), py::arg("key"), py::arg("stream"), py::arg("global_shape"),
         py::arg("global_offset"), py::arg("index_offset") = 0, py::arg("dtype_override") = -1,
         py::arg("sms") = 132, py::arg("blocks_per_sm") = 4, py::arg("fault") = 0);
+  m.def("tile_emulate", &tile_emulate_py, py::arg("target"), py::arg("fn"), py::arg("kind"),
+        py::arg("params"), py::arg("key"), py::arg("stream"), py::arg("global_shape"),
+        py::arg("global_offset"), py::arg("index_offset") = 0, py::arg("dtype_override") = -1,
+        py::arg("tile_m") = 32, py::arg("tile_l") = 32, py::arg("ctas") = 4,
+        py::arg("threads") = 256, py::arg("fault") = 0);
   m.def("philox4x32_10", &philox_py, py::arg("counters"), py::arg("keys"));
   m.def("cpu_isa", &cpu::isa_name);
   m.def("set_num_threads", &cpu::set_num_threads);

@@ -44,6 +44,23 @@ def grid_emulate(
     blocks_per_sm: int = 4,
     fault: int = 0,
 ) -> dict[str, int]: ...
+def tile_emulate(
+    target: Any,
+    fn: str,
+    kind: int,
+    params: Sequence[float],
+    key: int,
+    stream: int,
+    global_shape: Sequence[int],
+    global_offset: Sequence[int],
+    index_offset: int = 0,
+    dtype_override: int = -1,
+    tile_m: int = 32,
+    tile_l: int = 32,
+    ctas: int = 4,
+    threads: int = 256,
+    fault: int = 0,
+) -> dict[str, Any]: ...
 def philox4x32_10(counters: npt.ArrayLike, keys: npt.ArrayLike) -> npt.NDArray[np.uint32]: ...
 def cpu_isa() -> str: ...
 def set_num_threads(n: int) -> None: ...
