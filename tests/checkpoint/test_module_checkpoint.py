@@ -1,4 +1,5 @@
-"""fastinit.checkpoint(meta model): any architecture, group by group, equal to eager init_module."""
+"""fastinit.checkpoint_module: any architecture, group by group, equal to materialize and to
+eager init_module where the model's init code is its construction."""
 
 import json
 import os
@@ -52,26 +53,43 @@ def eager(build, dtype=None):
 
 @pytest.mark.parametrize("group_bytes", [1 << 30, 4000, 1], ids=["whole", "groups", "per-module"])
 def test_equals_eager_init_module(tmp_path, group_bytes):
-    with torch.device("meta"):
-        model = Net()
-    index = fastinit.checkpoint_module(model, tmp_path, seed=SEED,
-                                                         group_bytes=group_bytes, progress=False)
+    index = fastinit.checkpoint_module(Net, tmp_path, seed=SEED, group_bytes=group_bytes,
+                                       progress=False)
     got = load_dir(tmp_path)
     want = eager(Net)
     assert set(got) == set(want) - {"head.weight"}, "a tied weight is written once, first name"
     for k, v in got.items():
         assert v.dtype == want[k].dtype and torch.equal(v, want[k]), k
     assert index["metadata"]["total_size"] == sum(v.numel() * v.element_size() for v in got.values())
-    # the caller's model is left as it was: on meta, float32, still tied
-    assert all(t.device.type == "meta" and t.dtype in (torch.float32, torch.int64)
+    materialized = fastinit.materialize(Net, seed=SEED).state_dict()
+    assert all(torch.equal(v, materialized[k]) for k, v in got.items())
+
+
+def test_a_meta_model_of_torch_nn_modules_is_left_as_it_was(tmp_path):
+    """Its init code is its construction: no build function needed."""
+    def build():
+        return nn.Sequential(nn.Embedding(40, 8), nn.LayerNorm(8), nn.Linear(8, 6))
+
+    with torch.device("meta"):
+        model = build()
+    fastinit.checkpoint_module(model, tmp_path, seed=SEED, progress=False)
+    got, want = load_dir(tmp_path), eager(build)
+    assert all(torch.equal(v, want[k]) for k, v in got.items()) and set(got) == set(want)
+    assert all(t.device.type == "meta" and t.dtype == torch.float32
                for t in model.state_dict().values())
-    assert model.head.weight is model.emb.weight
+
+
+def test_a_meta_model_of_other_classes_needs_its_build_function(tmp_path):
+    with torch.device("meta"):
+        model = Net()
+    with pytest.raises(ValueError, match=r"without a record of its construction, and Net "
+                                         r"\(not torch.nn's\).*checkpoint_module\(lambda: Net"):
+        fastinit.checkpoint_module(model, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_dtype_and_the_checkpoint_entry_point(tmp_path):
-    with torch.device("meta"):
-        model = Net()
-    fastinit.checkpoint(model, tmp_path, dtype="bfloat16", seed=SEED, progress=False)
+    fastinit.checkpoint(Net, tmp_path, dtype="bfloat16", seed=SEED, progress=False)
     got, want = load_dir(tmp_path), eager(Net, torch.bfloat16)
     for k, v in got.items():
         assert torch.equal(v, want[k]), k
@@ -106,8 +124,10 @@ class Uninitialized(nn.Module):
 
 
 @pytest.mark.parametrize("make, exc, text", [
-    (lambda: Net(), ValueError, "must be built on the meta device"),
-    (lambda: "not a module", TypeError, "expected a torch.nn.Module"),
+    (lambda: Net(), ValueError, "must be built on the meta device.*or passed as the function"),
+    (lambda: "not a module", TypeError, "expected a torch.nn.Module or a function"),
+    (lambda: lambda: 3, TypeError, r"build\(\) must return a torch.nn.Module, got int"),
+    (lambda: lambda: nn.Linear(2, 2, device="cpu"), ValueError, "weight is on cpu"),
 ])
 def test_bad_models(tmp_path, make, exc, text):
     with pytest.raises(exc, match=text):
@@ -118,8 +138,7 @@ def test_bad_models(tmp_path, make, exc, text):
 @pytest.mark.parametrize("option", [{"workers": 0}, {"workers": -3}, {"group_bytes": 0},
                                     {"workers": 1.5}, {"group_bytes": True}])
 def test_bad_counts(tmp_path, option):
-    with torch.device("meta"):
-        model = Net()
+    model = Net
     name, value = next(iter(option.items()))
     with pytest.raises(ValueError, match=f"{name} must be an int >= 1, got {value!r}"):
         fastinit.checkpoint_module(model, tmp_path / "out", **option)
@@ -130,16 +149,13 @@ def test_bad_counts(tmp_path, option):
 
 
 def test_untouched_parameter_is_an_error_and_leaves_nothing(tmp_path):
-    with torch.device("meta"):
-        model = Uninitialized()
-    with pytest.raises(ValueError, match="no init reached scale"):
-        fastinit.checkpoint(model, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="scale: no init call or op gave it values"):
+        fastinit.checkpoint(Uninitialized, tmp_path, progress=False)
     assert os.listdir(tmp_path) == []
 
 
 def test_bad_dtype(tmp_path):
-    with torch.device("meta"):
-        model = Net()
+    model = Net
     for bad in ("float12", "int32", torch.int8):
         with pytest.raises(ValueError, match="dtype"):
             fastinit.checkpoint(model, tmp_path, dtype=bad, progress=False)
@@ -157,17 +173,13 @@ def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
         return real(fd, data, off)
 
     monkeypatch.setattr(writer_mod, "_pwrite", flaky)
-    with torch.device("meta"):
-        model = Net()
     with pytest.raises(OSError, match="No space"):
-        fastinit.checkpoint_module(model, tmp_path, group_bytes=4000,
-                                                     progress=False)
+        fastinit.checkpoint_module(Net, tmp_path, group_bytes=4000, progress=False)
     assert os.listdir(tmp_path) == []
 
 
 def test_verify_module(tmp_path):
-    with torch.device("meta"):
-        model = Net()
+    model = Net
     fastinit.checkpoint(model, tmp_path, dtype="bfloat16", seed=SEED, max_shard_size="4KB",
                         progress=False)
     assert fastinit.verify_module(model, tmp_path, group_bytes=3000) == []
@@ -180,10 +192,12 @@ def test_verify_module(tmp_path):
     shard.write_bytes(bytes(raw))
     last = [k for k, f in index["weight_map"].items() if f == shard.name][-1]
     assert fastinit.verify_module(model, tmp_path) == [f"{last}: differs"]
-    with torch.device("meta"):
-        other = Net()
-        other.conv = nn.Conv1d(16, 8, 5)
-        other.extra = nn.Linear(2, 2)
+    def other():
+        net = Net()
+        net.conv = nn.Conv1d(16, 8, 5)
+        net.extra = nn.Linear(2, 2)
+        return net
+
     problems = fastinit.verify_module(other, tmp_path)
     assert "extra.weight: missing" in problems
     assert any(p.endswith("conv.weight is BF16 [8, 16, 3], the model has BF16 [8, 16, 5]")
@@ -232,6 +246,7 @@ class ParentWrites(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.a, self.b, self.c = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for m in (self.a, self.b, self.c):
@@ -240,8 +255,9 @@ class ParentWrites(nn.Module):
 
 @pytest.mark.parametrize("group_bytes", [1 << 30, 300, 1])
 def test_parent_init_does_not_reach_finished_groups(tmp_path, group_bytes):
-    with torch.device("meta"):
-        model = nn.Sequential(ParentWrites(), ParentWrites())
+    def model():
+        return nn.Sequential(ParentWrites(), ParentWrites())
+
     fastinit.checkpoint_module(model, tmp_path, seed=SEED, group_bytes=group_bytes,
                                progress=False)
     got = load_dir(tmp_path)
@@ -318,8 +334,7 @@ def test_verify_says_why_it_cannot_rebuild(tmp_path, monkeypatch, architectures,
 
 @pytest.mark.parametrize("sample", [0, -2, 1.5, True])
 def test_verify_sample_must_be_positive(tmp_path, sample):
-    with torch.device("meta"):
-        model = Net()
+    model = Net
     fastinit.checkpoint(model, tmp_path, seed=SEED, progress=False)
     with pytest.raises(ValueError, match="sample must be a positive int"):
         fastinit.verify_module(model, tmp_path, sample=sample)

@@ -155,8 +155,9 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
                rank: Optional[int] = None, world_size: Optional[int] = None) -> Dict[str, Any]:
     """Write a LlamaForCausalLM checkpoint of ``config`` (a dict, a config.json path or a
     directory holding one) to ``out_dir``; returns the index dict. See the module docstring.
-    ``config`` may also be a ``torch.nn.Module`` built on the meta device: then
-    :func:`fastinit.module_checkpoint.checkpoint_module` writes it (any architecture).
+    ``config`` may also be a function that builds a model (or a ``torch.nn.Module`` built on
+    the meta device): then :func:`fastinit.module_checkpoint.checkpoint_module` writes it (any
+    architecture).
     ``rank``, ``world_size``: this process's place among ``world_size`` processes of
     torch.distributed's default process group writing one checkpoint together, each its share
     of the shard files (:mod:`._ranks`); the files are byte-identical to one writer's."""
@@ -164,7 +165,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
 
     from .._engine._seeds import check_seed  # noqa: PLC0415
 
-    if isinstance(config, torch.nn.Module):
+    if isinstance(config, torch.nn.Module) or callable(config):  # a model, or its build
         from .module_checkpoint import checkpoint_module  # noqa: PLC0415
 
         if rank is not None or world_size is not None:

@@ -1,10 +1,14 @@
-"""Checkpoints of any model built on the meta device: ``checkpoint_module``, ``verify_module``.
+"""Checkpoints of any model: ``checkpoint_module``, ``verify_module``.
 
-The values are the ones :func:`fastinit.init_module` gives the eagerly built model (its
-``reset_parameters`` / transformers ``_init_weights``, name-keyed), bit for bit, but the
-model never exists in memory as a whole: :mod:`fastinit.models._module_groups` makes it real a group
-of modules at a time (about two groups of ``group_bytes`` in memory), and each group's
-tensors are written (or, to verify, compared with the files) while the next group is made.
+The values are the ones :func:`fastinit.materialize` gives: the model's construction, recorded
+on the meta device and replayed with name-keyed streams (:mod:`fastinit.models._construction`),
+bit for bit; but the model never exists in memory as a whole:
+:mod:`fastinit.models._module_groups` makes it real a group of modules at a time (about two
+groups of ``group_bytes`` in memory), and each group's tensors are written (or, to verify,
+compared with the files) while the next group is made. The construction comes from a build
+function, or, for a transformers model built on meta, from its class and config; a model of
+torch.nn modules only runs its init code (which is its construction); other meta models are
+refused, since their ``__init__`` may set values nothing else can give again.
 
 Written: the ``state_dict`` entries (persistent buffers included), a tied parameter once,
 under its first name (as ``save_pretrained`` does). A tensor no init reached would hold
@@ -18,12 +22,14 @@ import json
 import os
 import random
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._checkpoint_audit import audit, expected_problems
 from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, check_count,
                                check_sample, parse_size, plan_shards, raw_bytes)
+from ..models._construction import construction_of
 from ..models._module_groups import run_groups
 from .._engine._targets import torch_floating_dtype
 from .._engine._torch_required import require_torch
@@ -39,30 +45,37 @@ def checkpoint_module(model: Any, out_dir: Union[str, os.PathLike], dtype: Any =
                       group_bytes: int = 256 << 20, workers: int = 2,
                       progress: Optional[bool] = None, overwrite: bool = False
                       ) -> Dict[str, Any]:
-    """Write ``model`` (built under ``torch.device("meta")``; left untouched) as sharded
-    safetensors in ``out_dir``, its floating tensors in ``dtype`` (default: as they are), with
-    the values ``init_module(eager model, seed)`` gives. Returns the index dict. With a
-    transformers ``model.config``, ``config.json`` is written too."""
+    """Write a model as sharded safetensors in ``out_dir``, its floating tensors in ``dtype``
+    (default: as they are), with the values ``materialize(build, seed=seed)`` gives. ``model``:
+    the function that builds it (``lambda: MyModel(cfg)``; its construction is recorded on
+    meta and replayed), or a model built on meta (a transformers model: rebuilt from its
+    config; a model of torch.nn modules only: its init code; others are refused). Returns the
+    index dict. With a transformers ``config``, ``config.json`` is written too."""
     from .._engine._seeds import check_seed  # noqa: PLC0415
 
+    fn = "fastinit.checkpoint"
     require_torch("fastinit.checkpoint_module")
     seed = check_seed(seed, "checkpoint")
-    check_count(group_bytes, "group_bytes", "fastinit.checkpoint")
-    check_count(workers, "workers", "fastinit.checkpoint")
-    work = _meta_copy(model, dtype, "fastinit.checkpoint")
+    check_count(group_bytes, "group_bytes", fn)
+    check_count(workers, "workers", fn)
+    con, work = _source(model, dtype, fn)
     named, keep = _kept(work)
     entries = [Entry(k, tuple(named[k].shape), _dtype_name(named[k].dtype)) for k in keep]
-    meta = {"format": "pt", "fastinit_seed": str(seed), "fastinit_source": type(model).__name__}
+    meta = {"format": "pt", "fastinit_seed": str(seed), "fastinit_source": type(work).__name__}
     with ShardedWriter(os.fspath(out_dir), plan_shards(entries, parse_size(max_shard_size)),
-                       meta, _config_text(model, dtype), overwrite=overwrite) as writer, \
+                       meta, _config_text(work, dtype), overwrite=overwrite) as writer, \
             ThreadPoolExecutor(max_workers=workers) as pool:
         bar = Progress(writer.total, sys.stderr.isatty() if progress is None else progress,
                        "fastinit ")
-        run_groups(work, named, keep, seed, group_bytes, pool,
-                   lambda k, t: _write(writer, bar, k, t), "fastinit.checkpoint")
+        fell_back = run_groups(work, named, keep, seed, group_bytes, pool,
+                               lambda k, t: _write(writer, bar, k, t), fn, con)
         index = writer.commit()
         bar.close()
-        return index
+    if fell_back:
+        warnings.warn(f"{fn}: {', '.join(fell_back[:8])}{' ...' if len(fell_back) > 8 else ''} "
+                      f"got their values from their modules' init code (reset_parameters), not "
+                      f"from replaying their construction", stacklevel=2)
+    return index
 
 
 def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
@@ -88,7 +101,7 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
     codes = {t.dtype for t in stored.values()} & {"F64", "F32", "BF16", "F16"}
     by_code = {v[0]: k for k, v in DTYPE_CODES.items()}
     dtype = by_code[codes.pop()] if len(codes) == 1 else None
-    work = _meta_copy(model, dtype, fn)
+    con, work = _source(model, dtype, fn)
     named, keep = _kept(work)
     shape_bad = expected_problems(stored, {k: (DTYPE_CODES[_dtype_name(named[k].dtype)][0],
                                                tuple(named[k].shape)) for k in keep})
@@ -99,7 +112,7 @@ def verify_module(model: Any, out_dir: Union[str, os.PathLike], seed: Optional[i
         check = [k for k in check if k in chosen]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         run_groups(work, named, check, seed, group_bytes, pool,
-                   lambda k, t: _compare(stored[k].path, stored[k].offset, k, t, bad), fn)
+                   lambda k, t: _compare(stored[k].path, stored[k].offset, k, t, bad), fn, con)
     return sorted(bad)  # the writer threads finish in any order
 
 
@@ -125,9 +138,7 @@ def verify_transformers(out_dir: Union[str, os.PathLike], config: Dict[str, Any]
                          f"(architectures: {names}); rebuild the model on the meta device and "
                          f"call fastinit.verify_module(meta_model, out_dir)")
     config = transformers.AutoConfig.from_pretrained(out)
-    with torch.device("meta"):
-        model = cls(config)
-    return verify_module(model, out, seed=seed, sample=sample)
+    return verify_module(lambda: cls(config), out, seed=seed, sample=sample)
 
 
 def _kept(work: Any) -> Tuple[Dict[str, Any], List[str]]:
@@ -145,13 +156,24 @@ def _compare(path: str, offset: int, name: str, t: Any, bad: List[str]) -> None:
         bad.append(f"{name}: differs")
 
 
-def _meta_copy(model: Any, dtype: Any, fn: str) -> Any:
-    """A deep copy of the meta model, floating tensors in ``dtype``; errors for bad input."""
+def _on_meta(model: Any, fn: str) -> bool:
+    for n, t in named_tensors(model).items():
+        if t.device.type != "meta":
+            raise ValueError(f"{fn}: the model must be built on the meta device (under "
+                             f"torch.device('meta')), or passed as the function that builds "
+                             f"it; {n} is on {t.device}")
+    return True
+
+
+def _source(model: Any, dtype: Any, fn: str) -> Tuple[Any, Any]:
+    """(construction or None, the meta model to make real group by group, its floating
+    tensors in ``dtype``); errors for bad input."""
     import torch  # noqa: PLC0415
 
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"{fn}: expected a torch.nn.Module, got {type(model).__name__}")
-    for n, t in named_tensors(model).items():
+    given = [model] if isinstance(model, torch.nn.Module) else []
+    con = construction_of(model, fn) if not given or _on_meta(model, fn) else None
+    work = con.model if con is not None else model
+    for n, t in named_tensors(work).items():
         if t.device.type != "meta":
             raise ValueError(f"{fn}: the model must be built on the meta device (under "
                              f"torch.device('meta')); {n} is on {t.device}")
@@ -161,8 +183,9 @@ def _meta_copy(model: Any, dtype: Any, fn: str) -> Any:
     dtype = torch_floating_dtype(dtype, fn)
     if dtype is not None and _dtype_name(dtype) not in DTYPE_CODES:
         raise ValueError(f"{fn}: dtype must be a floating dtype safetensors holds, got {dtype!r}")
-    work = copy.deepcopy(model)
-    return work.to(dtype=dtype) if dtype is not None else work
+    if con is None:
+        work = copy.deepcopy(model)  # the caller's model stays as it is
+    return con, work.to(dtype=dtype) if dtype is not None else work
 
 
 def _write(writer: ShardedWriter, bar: Progress, name: str, t: Any) -> None:

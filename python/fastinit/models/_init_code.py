@@ -14,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from ._dtensor import _dtensor_call, _is_dtensor
-from .._engine.streams import NameKeys, storage_key
+from ._init_tracing import tracing
+from ._keyed_random import keyed_random
+from .._engine.streams import NameKeys, _resolving, storage_key
 
 
 def named_tensors(model: Any, prefix: str = "") -> Dict[str, Any]:
@@ -203,3 +205,33 @@ def _retie(model: Any, ties: List[List[str]]) -> None:
         for name in group[1:]:
             owner, _, attr = name.rpartition(".")
             setattr(model.get_submodule(owner), attr, first)
+
+
+@contextlib.contextmanager
+def init_scope(keys: NameKeys, tracker: Optional["_Tracker"] = None) -> Iterator[None]:
+    """Where whole-model init runs: patch mode, the tracer (when ``tracker`` is given),
+    name-keyed fills and random ops, no autograd."""
+    import torch  # noqa: PLC0415
+
+    from .patch import patch  # noqa: PLC0415
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patch())
+        if tracker is not None:
+            stack.enter_context(tracing(tracker))
+        stack.enter_context(_resolving(keys))
+        stack.enter_context(keyed_random(keys))
+        stack.enter_context(torch.no_grad())
+        yield
+
+
+def run_init_code(model: Any, keys: NameKeys, modules: Optional[Set[str]] = None,
+                  reset: bool = True, prefix: str = "") -> None:
+    """The model's init code (:func:`_init_calls`), of ``modules`` only when given, tied
+    parameters apart meanwhile; inside :func:`init_scope`."""
+    with untied(model):
+        for where, fn in _init_calls(model, prefix, reset):
+            if modules is not None and where not in modules:
+                continue
+            keys.enter_module(where)
+            fn()

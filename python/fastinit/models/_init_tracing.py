@@ -37,14 +37,20 @@ def _target(args: tuple, kwargs: dict) -> Any:
     return args[0] if args else kwargs.get("tensor", kwargs.get("self"))
 
 
-def _wrap(kind: str, name: str, original: Callable[..., Any], on_call: OnCall) -> Any:
+# the callbacks of the tracing blocks now open, innermost last; a traced function reached
+# through a reference taken during an earlier block (a module imported then keeps its copy)
+# reports to the current one, or to none
+_active: List[OnCall] = []
+
+
+def _wrap(kind: str, name: str, original: Callable[..., Any]) -> Any:
     def traced(*args: Any, **kwargs: Any) -> Any:
-        if getattr(_state, "depth", 0) > 0:  # an init inside an init: not the model's call
+        if getattr(_state, "depth", 0) > 0 or not _active:  # an init inside an init
             return original(*args, **kwargs)
         _state.depth = 1
         try:
             call = lambda: original(*args, **kwargs)  # noqa: E731
-            return on_call(kind, name, _target(args, kwargs), args[1:], kwargs, call)
+            return _active[-1](kind, name, _target(args, kwargs), args[1:], kwargs, call)
         finally:
             _state.depth = 0
 
@@ -76,37 +82,73 @@ def init_function(traced_name: str) -> Callable[..., Any]:
     return getattr(sys.modules[module] if module else torch.nn.init, name)
 
 
-@contextlib.contextmanager
-def tracing(on_call: OnCall) -> Iterator[None]:
-    """Route the initializers of :func:`init_sources` (and their module-level copies, such as
-    ``from torch.nn.init import ...``) and the Tensor init methods through ``on_call`` for the
-    duration of the block; restores them after."""
-    import torch  # noqa: PLC0415
+class _Installed:
+    """One tracing block's replacements: Tensor methods and module-global bindings."""
 
-    installed: List[Tuple[Any, str, Any, Any, bool]] = []  # (owner, name, old, new, had)
-    dicts: List[Tuple[dict, str, Any, Any]] = []
-    try:
+    def __init__(self) -> None:
+        self.methods: List[Tuple[Any, str, Any, Any, bool]] = []  # (owner, name, old, new, had)
+        self.dicts: List[Tuple[dict, str, Any, Any]] = []
+
+    def install(self) -> None:
+        import torch  # noqa: PLC0415
+
         for owner, name, traced_name in init_sources():
             old = getattr(owner, name)
-            new = _wrap("init", traced_name, old, on_call)
+            new = _wrap("init", traced_name, old)
             SITES.watch([(name, old)])
             for d, bound_name in SITES.bound(old):
                 d[bound_name] = new
-                dicts.append((d, bound_name, old, new))
+                self.dicts.append((d, bound_name, old, new))
         for name in METHOD_NAMES:
             had = name in vars(torch.Tensor)
             old = getattr(torch.Tensor, name)
-            new = _wrap("method", name, old, on_call)
+            new = _wrap("method", name, old)
             setattr(torch.Tensor, name, new)
-            installed.append((torch.Tensor, name, old, new, had))
-        yield
-    finally:
-        for owner, name, old, new, had in reversed(installed):
+            self.methods.append((torch.Tensor, name, old, new, had))
+
+    def uninstall(self) -> None:
+        for owner, name, old, new, had in reversed(self.methods):
             if vars(owner).get(name) is new:
                 if had:
                     setattr(owner, name, old)
                 else:
                     delattr(owner, name)
-        for d, name, old, new in dicts:
+        for d, name, old, new in self.dicts:
             if d.get(name) is new:
                 d[name] = old
+        self.methods, self.dicts = [], []
+
+
+_installed: List[_Installed] = []  # the open blocks' replacements, outermost first
+
+
+@contextlib.contextmanager
+def tracing(on_call: OnCall) -> Iterator[None]:
+    """Route the initializers of :func:`init_sources` (and their module-level copies, such as
+    ``from torch.nn.init import ...``) and the Tensor init methods through ``on_call`` for the
+    duration of the block; restores them after."""
+    mine = _Installed()
+    try:
+        mine.install()
+        _installed.append(mine)
+        _active.append(on_call)
+        yield
+    finally:
+        if on_call in _active:
+            _active.remove(on_call)
+        if mine in _installed:
+            _installed.remove(mine)
+        mine.uninstall()
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """torch's functions as they were before the open tracing blocks, for a while (a module
+    imported meanwhile binds those); then the blocks install again, seeing its bindings."""
+    for block in reversed(_installed):
+        block.uninstall()
+    try:
+        yield
+    finally:
+        for block in _installed:
+            block.install()

@@ -7,13 +7,14 @@ finds, for each parameter and buffer, the events its final value depends on; a t
 events include an op (``1e-6 * torch.ones(dim)``, ``arange(...) * 2``, a RoPE ``inv_freq``,
 ``uniform_`` followed by ``erfinv_``, ``mul_``, ``clamp_``) is *computed*, and
 :func:`replay_computed` runs those events again on the real tensors: ops as the same aten
-calls on the target device, init calls through patch mode, random factory ops
-(``randn``/``rand``/``normal``) as fastinit fills keyed by the tensor they flow into.
+calls on the target device, init calls through patch mode, random ops (``randn``, ``rand``,
+``normal``, ``randint``, ``bernoulli``, ``exponential_``, ...) keyed as
+:mod:`fastinit.models._keyed_random` keys them, by the tensor they flow into.
 
 Data made into a tensor on the meta device (``nn.Parameter(torch.tensor(2.6592))``, CLIP's
 ``logit_scale``) passes through no op; a TorchFunctionMode sees the call and keeps the data.
 What cannot be replayed is reported, never guessed: a random op fastinit has no keyed version
-of (``bernoulli``, ``randint``, ``randperm``, ...), a tensor whose values came from nothing
+of (``multinomial``, ``poisson``, dropout, ...), a tensor whose values came from nothing
 fastinit saw, an op that fails on real data.
 """
 
@@ -22,15 +23,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
+from ._keyed_random import UnkeyedRandomOp, is_keyed, keyed_call
 from .._engine.streams import storage_key
+
+# random ops the tag does not mark (torch leaves random_ untagged)
+RANDOM_OPS = {"random_"}
 
 # in-place ops whose result does not depend on the target's old values
 _OVERWRITES = {"fill_", "zero_", "copy_"}
 _ALLOC = {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided"}
-# random factory ops that have a keyed fastinit equivalent: (fastinit fill, its parameters)
-_RANDOM_FRESH = {"randn": ("normal_", (0.0, 1.0)), "randn_like": ("normal_", (0.0, 1.0)),
-                 "rand": ("uniform_", (0.0, 1.0)), "rand_like": ("uniform_", (0.0, 1.0))}
-
 
 class OpEvent:
     """An aten op of the meta build: its call, the storages it writes (fully or in part) and
@@ -103,6 +104,11 @@ def meta_log(events: List[Any], quiet: Callable[[], bool]) -> Iterator[None]:
         def __torch_function__(self, func: Any, types: Any, args: tuple = (),
                                kwargs: Optional[dict] = None) -> Any:
             kwargs = kwargs or {}
+            if func is torch.normal and kwargs.get("device") is None and not any(
+                    isinstance(a, torch.Tensor) for a in (*args, *kwargs.values())):
+                # normal(mean, std, size) is a factory torch.device() does not reach: its
+                # values would come from torch's generator, on the CPU
+                kwargs = {**kwargs, "device": "meta"}
             out = func(*args, **kwargs)
             if (func in literal_funcs and isinstance(out, torch.Tensor)
                     and out.device.type == "meta" and not quiet()):
@@ -197,16 +203,28 @@ class Unreplayable(Exception):
 
 class _Interpreter:
     """Runs events again on real tensors; meta storages map to real ones (the model's own,
-    bound before the replay, or temporaries made by replayed ops)."""
+    bound before the replay, or temporaries made by replayed ops). A model storage that is not
+    bound (another group's tensor that this group's values read) gets a temporary of its own on
+    first use, keyed by its name, so its replayed history gives it the values it has."""
 
-    def __init__(self, bound: Dict[int, Tuple[Any, Any]], device: Any, keys: Any) -> None:
+    def __init__(self, bound: Dict[int, Tuple[Any, Any]], device: Any, keys: Any,
+                 unbound: Dict[int, Tuple[str, Any, Any]]) -> None:
         self.bound = bound  # model storages: meta key -> (meta tensor, real tensor)
+        self.unbound = unbound  # meta key -> (name, meta tensor, dtype) of other model storages
         self.temps: Dict[int, Tuple[Any, Any]] = {}
         self.device, self.keys = device, keys
 
     def view(self, meta: Any) -> Any:
+        import torch  # noqa: PLC0415
+
         k = storage_key(meta)
         ref = self.bound.get(k) or self.temps.get(k)
+        if ref is None and k in self.unbound:
+            name, m, dtype = self.unbound[k]
+            real = torch.empty_strided(tuple(m.shape), tuple(m.stride()), dtype=dtype,
+                                       device=self.device)
+            self.keys.by_storage[storage_key(real)] = (name, real)
+            ref = self.temps[k] = (m, real)
         if ref is None:
             raise Unreplayable("its values came from no op fastinit could see (a torch.tensor"
                                "(...) made on the meta device keeps no data)")
@@ -232,7 +250,7 @@ class _Interpreter:
     def _result(self, meta: Any, real: Any) -> None:
         """A fresh meta output and its real value: the model's tensor takes the value."""
         k = storage_key(meta)
-        if k in self.bound:
+        if k in self.bound or k in self.unbound:
             self.view(meta).copy_(real)
         else:
             self.temps[k] = (meta, real)
@@ -241,7 +259,6 @@ class _Interpreter:
         import torch  # noqa: PLC0415
         from torch.utils._pytree import tree_leaves  # noqa: PLC0415
 
-        from ..init import nn_init  # noqa: PLC0415
         from ._init_tracing import init_function  # noqa: PLC0415
 
         if not isinstance(e, OpEvent):
@@ -262,13 +279,21 @@ class _Interpreter:
                     self.temps[storage_key(o)] = (o, torch.empty_strided(
                         tuple(o.shape), tuple(o.stride()), dtype=o.dtype, device=self.device))
             return
-        if torch.Tag.nondeterministic_seeded in e.func.tags:
-            self._random(e, nn_init)
-            return
+        random = e.op in RANDOM_OPS or torch.Tag.nondeterministic_seeded in e.func.tags
         try:
-            out = e.func(*self.real(e.args), **self.real(e.kwargs))
+            if random:
+                out = keyed_call(e.func, self.real(e.args), self.real(e.kwargs), self.keys)
+                if out is None:
+                    raise Unreplayable(
+                        f"aten.{e.op} draws from a generator the build passed explicitly, "
+                        f"whose state at that point is gone" if is_keyed(e.op) else
+                        f"aten.{e.op} draws random numbers fastinit has no keyed version of")
+            else:
+                out = e.func(*self.real(e.args), **self.real(e.kwargs))
         except Unreplayable:
             raise
+        except UnkeyedRandomOp as err:
+            raise Unreplayable(str(err).replace("fastinit: ", "")) from None
         except Exception as err:  # noqa: BLE001 - any failure of the op on real data
             raise Unreplayable(f"aten.{e.op} failed on real data ({err})") from None
         fresh = {id(o) for o in e.outs}
@@ -276,43 +301,35 @@ class _Interpreter:
             if id(m) in fresh:
                 self._result(m, r)
 
-    def _random(self, e: OpEvent, nn_init: Any) -> None:
-        import torch  # noqa: PLC0415
-
-        if e.op in _RANDOM_FRESH and len(e.outs) == 1 and e.outs[0].is_floating_point():
-            fill, params = _RANDOM_FRESH[e.op]
-            o = e.outs[0]
-            t = torch.empty(tuple(o.shape), dtype=o.dtype, device=self.device)
-            getattr(nn_init, fill)(t, *params)
-            self._result(o, t)
-        elif e.op in ("uniform_", "normal_") and not any(e.kwargs.values()):
-            target = self.view(e.args[0])
-            defaults = (0.0, 1.0)
-            params = [float(a) for a in e.args[1:3]] + list(defaults[len(e.args) - 1:])
-            getattr(nn_init, e.op)(target, *params)
-        else:
-            raise Unreplayable(f"aten.{e.op} draws random numbers fastinit has no keyed "
-                               f"version of")
+    def release(self) -> None:
+        """Forget the temporaries (and their keys) once the replay is done."""
+        for k, (_, real) in self.temps.items():
+            if k in self.unbound:
+                self.keys.by_storage.pop(storage_key(real), None)
+        self.temps.clear()
 
 
-def replay_computed(events: List[Any], needed: Dict[int, Set[int]], targets: Set[int],
-                    bound: Dict[int, Tuple[Any, Any]], names: Dict[int, str], device: Any,
+def replay_computed(con: Any, targets: Set[Optional[int]], bound: Dict[int, Tuple[Any, Any]],
+                    unbound: Dict[int, Tuple[str, Any, Any]], device: Any,
                     keys: Any) -> Dict[str, str]:
-    """Run again, in order, the events the ``targets`` (computed model storages) depend on.
-    Temporary fills are keyed by the first target they flow into. Returns {name: why} for the
-    targets that could not be replayed (their other events are skipped)."""
-    run = _Interpreter(bound, device, keys)
+    """Run again, in order, the events of ``con`` (a Construction) that the ``targets``
+    (computed model storages, bound to real tensors) depend on. The temporaries of an event are
+    keyed ``f"{name}@{n}#tmp{k}"``: ``name`` the first computed tensor the event feeds, ``n``
+    its place among that tensor's events, ``k`` counting within the event. Returns {name: why}
+    for the targets that could not be replayed (their other events are skipped)."""
+    run = _Interpreter(bound, device, keys, unbound)
     failed: Dict[str, str] = {}
-    counters: Dict[str, int] = {}
-    for i in sorted(needed):
-        sinks = sorted(names[k] for k in needed[i] & targets)
-        if not sinks or all(s in failed for s in sinks):
-            continue
-        keys.fallback, keys._tmp = sinks[0], counters.get(sinks[0], 0)
-        try:
-            run.run(events[i])
-        except Unreplayable as why:
-            for s in sinks:
-                failed.setdefault(s, str(why))
-        counters[sinks[0]] = keys._tmp
+    try:
+        for i in sorted(con.needed):
+            mine = con.sinks(i, targets)
+            if not mine or all(s in failed for s in mine):
+                continue
+            keys.fallback, keys._tmp = f"{con.sinks(i)[0]}@{con.ordinal[i]}", 0
+            try:
+                run.run(con.events[i])
+            except Unreplayable as why:
+                for s in mine:
+                    failed.setdefault(s, str(why))
+    finally:
+        run.release()
     return failed

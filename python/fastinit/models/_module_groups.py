@@ -11,13 +11,15 @@ made, so memory is about two groups.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, NamedTuple, Set, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from ._init_tracing import tracing
-from ._init_code import (_init_calls, _retie, _ties, _Tracker, _untouched, named_tensors,
-                         untied)
-from .._engine.streams import NameKeys, _resolving, storage_key
+from ._construction import Construction
+from ._init_code import (_retie, _ties, _Tracker, _untouched, init_scope, named_tensors,
+                         run_init_code)
+from ._replay import _clear_hf_flags, make_real
+from .._engine.streams import NameKeys, storage_key
 
 Unit = Tuple[str, bool]  # (module name, whole subtree?)
 
@@ -141,23 +143,22 @@ class _Plan:
         return {k: t for k, t in named_tensors(self.work).items()
                 if k.rpartition(".")[0] in group.members}
 
-    def run_inits(self, group: _Group, keys: NameKeys) -> None:
-        """The init code of the group's modules and their ancestors, in eager order."""
-        run = group.members | {a for m in group.members for a in self.modules if _inside(m, a)}
-        for where, init in _init_calls(self.work, ""):
-            if where in run:
-                keys.enter_module(where)
-                init()
+    def run_set(self, group: _Group) -> Set[str]:
+        """The group's modules and their ancestors: whose init code a group runs."""
+        return group.members | {a for m in group.members for a in self.modules if _inside(m, a)}
 
 
 def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
                group_bytes: int, pool: ThreadPoolExecutor, job: Callable[[str, Any], None],
-               fn: str) -> None:
-    """Give each group memory, run its inits, and submit ``job(name, tensor)`` for its tensors
-    in ``keep``; a group's memory goes back once its jobs are done, one group in flight."""
+               fn: str, con: Optional[Construction] = None, only: Optional[Set[str]] = None,
+               untouched_ok: bool = False) -> List[str]:
+    """Give each group memory, give its tensors their values, and submit ``job(name, tensor)``
+    for those in ``keep``; a group's memory goes back once its jobs are done, one group in
+    flight. The values: ``con``'s construction replayed (``work`` is ``con.model``), else the
+    model's init code (of the modules in ``only`` when given; a tensor it does not reach is an
+    error, or with ``untouched_ok`` left out of the jobs). Returns the tensors that got their
+    values from their modules' init code because their construction could not be replayed."""
     import torch  # noqa: PLC0415
-
-    from .patch import patch  # noqa: PLC0415
 
     plan = _Plan(work, named, group_bytes)
     keys = NameKeys(seed, named)
@@ -165,12 +166,14 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
     arenas = [_Arena(plan.slot_bytes), _Arena(plan.slot_bytes)]
     pending: List[List[Future]] = []  # each group's jobs; its arena is free once they are done
     wanted = set(keep)
+    fell_back: List[str] = []
 
     def finish() -> None:
         for f in pending.pop(0):
             f.result()
 
-    with patch(), tracing(tracker), _resolving(keys), torch.no_grad():
+    # the replay opens its own scopes; the init code runs in one for the whole model
+    with init_scope(keys, tracker) if con is None else contextlib.nullcontext():
         for i, group in enumerate(plan.groups):
             arena = arenas[i % 2]
             arena.pos = 0
@@ -178,15 +181,18 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
             now = plan.tensors(group)
             for k, t in now.items():
                 keys.by_storage[storage_key(t)] = (k, t)
-                if getattr(t, "_is_hf_initialized", False):  # as init_module: every init runs
-                    t._is_hf_initialized = False
-            with untied(work):  # as init_module: the tie's source keeps its values
-                plan.run_inits(group, keys)
-            left = set(_untouched(now, tracker.touched, False, "checkpoint")) & wanted
-            if left:
-                raise ValueError(f"{fn}: no init reached {', '.join(sorted(left)[:8])}; their "
-                                 f"values would be arbitrary")
-            pending.append([pool.submit(job, k, now[k]) for k in keep if k in now])
+            if con is not None:
+                fell_back += make_real(con, now, keys, "cpu", plan.run_set(group), True, fn)
+            else:
+                _clear_hf_flags(now)  # as init_module: every init runs
+                run = plan.run_set(group)
+                run_init_code(work, keys, run if only is None else run & only)
+                left = set(_untouched(now, tracker.touched, False, fn)) & wanted
+                if left and not untouched_ok:
+                    raise ValueError(f"{fn}: no init reached {', '.join(sorted(left)[:8])}; "
+                                     f"their values would be arbitrary")
+                wanted -= left  # untouched_ok: not given to the jobs
+            pending.append([pool.submit(job, k, now[k]) for k in keep if k in now and k in wanted])
             # Back to meta at once (the jobs hold the real tensors): the next group runs its
             # ancestors' init code again, which must not reach this group's tensors (T5's
             # attention init writes its children's weights after they were final).
@@ -198,3 +204,4 @@ def run_groups(work: Any, named: Dict[str, Any], keep: List[str], seed: int,
                 finish()
         while pending:
             finish()
+    return fell_back

@@ -20,15 +20,14 @@ What cannot be replayed (a random op with no keyed fastinit version, a tensor no
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
-from ._construction import Recorder
-from ._init_code import _is_pretrained, _retie, _Tracker, _ties, _untouched, named_tensors
-from ._meta_replay import computed, meta_log, real_view, replay_computed
+from ._construction import record
+from ._init_code import _retie, _ties, named_tensors
+from ._replay import make_real
 from .._engine._targets import torch_floating_dtype
 from .._engine._torch_required import require_torch
-from ._init_tracing import init_function, tracing
-from .._engine.streams import NameKeys, _resolving, storage_key
+from .._engine.streams import NameKeys
 
 
 def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None,
@@ -46,9 +45,6 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     """
     torch = require_torch("fastinit.materialize")
 
-    from .module_init import init_module  # noqa: PLC0415
-    from .patch import patch  # noqa: PLC0415
-
     fn = "fastinit.materialize"
     if not callable(build) or isinstance(build, torch.nn.Module):
         raise TypeError(f"{fn}: build must be a function that builds the model "
@@ -61,73 +57,20 @@ def materialize(build: Callable[[], Any], device: Any = "cpu", dtype: Any = None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"{fn}: device {device} asked for, but torch has no usable CUDA "
                            f"device")
-    recorder = Recorder()
-    with torch.device("meta"), patch(), tracing(recorder), recorder.copies(), \
-            meta_log(recorder.records, recorder.quiet):
-        model = build()
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"{fn}: build() must return a torch.nn.Module, got "
-                        f"{type(model).__name__}")
-    # aliases: Module.to(dtype) below swaps a parameter's .data, and the log names the
-    # storages the build made
-    meta_named = {n: t.detach() for n, t in named_tensors(model).items()}
-    names: Dict[int, str] = {}
-    for name, t in meta_named.items():
-        names.setdefault(storage_key(t), name)
-    events = recorder.records
-    needed, computed_keys = computed(events, names)
-    inits = recorder.by_storage()
-    plan = []  # (record, parameter name): each plain tensor's inits in order
-    for name, t in meta_named.items():
-        if storage_key(t) not in computed_keys:
-            plan += [(rec, name) for rec in inits.get(storage_key(t), [])]
-
+    con = record(build, fn)
+    model = con.model
     ties = _ties(model)
     if dtype is not None:  # on meta: costs nothing; Module.to casts floating tensors only
-        model = model.to(dtype=dtype)
-    model = model.to_empty(device=device)
+        model.to(dtype=dtype)
+    model.to_empty(device=device)
     _retie(model, ties)
     named = named_tensors(model)
-    keys = NameKeys(seed, named)
-    tracker = _Tracker(keys, {})
-    with patch(), _resolving(keys), torch.no_grad():
-        for rec, pname in plan:
-            # rec.view, not rec.target: a deep copy replays its template's records
-            real = real_view(meta_named[pname], named[pname], *rec.view)
-            keys.fallback, keys._tmp = keys.name_of(real), 0
-            tracker.touched.add(pname)
-            if rec.kind == "init":
-                init_function(rec.name)(real, *rec.args, **rec.kwargs)
-            else:
-                getattr(real, rec.name)(*rec.args, **rec.kwargs)
-        bound = {storage_key(meta_named[n]): (meta_named[n], named[n]) for n in meta_named}
-        failed = replay_computed(events, needed, computed_keys, bound, names, device, keys)
-    tracker.touched |= {names[k] for k in computed_keys} - set(failed)
-    del events[:], needed, bound
-    untouched = _untouched(named, tracker.touched, False, "materialize")
-    if any(_is_pretrained(m) for m in model.modules()):
-        # transformers skips _init_weights on the meta device (it inits at from_pretrained /
-        # post_init on real tensors): run it now, for every module, as eager construction did
-        hf_left = set(init_module(model, seed, warn=False, _reset=False))
-        untouched = [n for n in untouched if n in hf_left]
-    left = untouched
-    if fallback_init and untouched:  # the owners' own init code, as init_module runs it
-        owners = {n.rpartition(".")[0] for n in untouched}
-        still = set(init_module(model, seed, warn=False, only=owners))
-        left = [n for n in untouched if n in still]
-    if left:
-        why = "; ".join(f"{n}: {failed.get(n, _NOTHING)}" for n in left[:8])
-        raise ValueError(f"{fn}: cannot give {len(left)} parameter(s)/buffer(s) the values "
-                         f"their construction gives ({why}{' ...' if len(left) > 8 else ''}); "
-                         f"they would hold uninitialized memory")
+    untouched = make_real(con, named, NameKeys(seed, named), device, None, fallback_init, fn)
     if untouched and warn:
         warnings.warn(f"{fn}: {', '.join(untouched[:8])}{' ...' if len(untouched) > 8 else ''}"
                       f" got their values from their modules' init code (reset_parameters), "
                       f"not from replaying their construction", stacklevel=2)
     return (model, untouched) if return_untouched else model
-
-
-_NOTHING = "no init call or op gave it values while it was built"
 
 
 __all__ = ["materialize"]

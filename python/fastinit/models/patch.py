@@ -50,12 +50,13 @@ import os
 import sys
 import threading
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .. import _core
 from ._bindings import SITES
 from ._dtensor import _dtensor_call, _is_dtensor
 from ._init_tracing import INIT_NAMES
+from ._keyed_random import transparent
 from .._engine._fills import _fill
 from .._engine._targets import _FLOAT_NAMES, dtype_name
 from .._engine._torch_required import TorchNotInstalledError, require_torch, torch_missing_message
@@ -101,8 +102,14 @@ def _handles(t: Any) -> bool:
 
 def _modes_active(torch: Any) -> bool:
     compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    if torch._C._len_torch_dispatch_stack() > 0 or (compiling is not None and compiling()):
+    if compiling is not None and compiling():
         return True
+    if torch._C._len_torch_dispatch_stack() > 0:
+        from torch.utils._python_dispatch import _get_current_dispatch_mode_stack  # noqa: PLC0415
+
+        # fastinit's own modes (keyed random ops in whole-model init) leave the fills to us
+        if not all(transparent(m) for m in _get_current_dispatch_mode_stack()):
+            return True
     if not torch._C._is_torch_function_mode_enabled():
         return False
     from torch.overrides import _get_current_function_mode_stack  # noqa: PLC0415
@@ -372,6 +379,21 @@ def _release() -> None:
         _holders -= 1
         if _holders == 0:
             _uninstall()
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """torch's own functions for a while, if patch mode is on (a module imported meanwhile
+    binds those, as one imported before patch mode does); then patch mode installs again."""
+    with _lock:
+        if _holders > 0:
+            _uninstall()
+    try:
+        yield
+    finally:
+        with _lock:
+            if _holders > 0:
+                _install()
 
 
 class patch(contextlib.ContextDecorator):  # noqa: N801 - used like contextlib.suppress
