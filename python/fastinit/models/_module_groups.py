@@ -1,10 +1,12 @@
-"""How a meta model is made real a group at a time (for fastinit.module_checkpoint).
+"""How a meta model is made real a group at a time (checkpoints, init_module's law check).
 
 The module tree is cut into groups of at most ``group_bytes``: whole subtrees where they fit,
 a module's own tensors alone otherwise, modules sharing a tied parameter always together. For
 each group, in model order, its modules get memory from one of two reused buffers
-(``_Arena``), the init code of those modules and of their ancestors runs in eager order (fills
-of tensors still on meta are no-ops), and a job is submitted for each of its tensors; once
+(``_Arena``), they get their values (the model's recorded construction replayed,
+:mod:`fastinit.models._replay`; or, for a model of torch.nn modules or init_module's law check,
+the init code of those modules and of their ancestors in eager order: fills of tensors still
+on meta are no-ops), and a job is submitted for each of its tensors; once
 those jobs are done the group goes back to meta. One group's jobs run while the next group is
 made, so memory is about two groups.
 """

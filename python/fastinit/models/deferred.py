@@ -1,20 +1,20 @@
-"""``materialize``: build a model on the meta device, allocate it, replay its inits for real.
+"""``materialize``: build a model on the meta device, allocate it, replay its construction.
 
-1. ``build()`` runs under ``torch.device("meta")`` and patch mode, with the tracer of
-   :mod:`fastinit.module_init` recording every init call (``torch.nn.init.*``, timm's, and
-   ``Tensor.uniform_ / normal_ / fill_ / zero_``) whose target is a meta tensor (the call, its
-   arguments, and the target as a view: storage offset, shape, strides), every deep copy of a
-   meta tensor, and (:mod:`fastinit.models._meta_replay`) every other aten op on meta tensors.
+1. ``build()`` runs on the meta device and its construction is recorded
+   (:mod:`fastinit.models._construction`): every init call on a meta tensor, every deep copy
+   of one, every other aten op on meta tensors, the data of tensors made from literals.
 2. ``model.to_empty(device=device)`` (and ``.to(dtype)`` for floating tensors when ``dtype``
    is given) allocates uninitialized memory.
-3. A parameter or buffer whose history holds only init calls gets them again, in order, on its
-   real memory, under patch mode with name-keyed streams: the values
-   ``init_module(eager_model, seed)`` gives it, bit for bit, without the model ever existing
-   on the CPU first. One whose value was computed (``1e-6 * torch.ones(n)``, a RoPE
-   ``inv_freq``, an in-place rescale after an init) has its history run again on the device.
+3. :func:`fastinit.models._replay.make_real` replays the construction on the real memory with
+   name-keyed streams: a tensor whose history holds only init calls gets them again, in
+   order (the values ``init_module(eager_model, seed)`` gives it where the model's init code
+   is its construction, bit for bit); one whose value was computed (``1e-6 * torch.ones(n)``,
+   a RoPE ``inv_freq``, an in-place rescale after an init) has its history run again on the
+   device; transformers models then run ``_init_weights``.
 
-What cannot be replayed (a random op with no keyed fastinit version, a tensor nothing wrote) gets its module's own init code when ``fallback_init``
-(the default), with a warning; whatever that leaves is a ValueError: never ``to_empty`` memory.
+What cannot be replayed (a random op with no keyed fastinit version, a tensor nothing wrote)
+gets its module's own init code when ``fallback_init`` (the default), with a warning; whatever
+that leaves is a ValueError: never ``to_empty`` memory.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ PreTrainedModel, with tied weights apart until the end (the tie's source keeps i
 under :func:`fastinit.patch`, with every fill of a parameter or buffer keyed by
 ``(s, stream_of(qualified name))``
 (:mod:`fastinit.streams`). A parameter's values then depend only on (seed, name, index): not
-on construction order, device, dtype or sharding.
+on construction order, device, dtype or sharding. Before writing, the law of what it would
+write is checked against what the model holds (:mod:`fastinit.models._law`): init code that
+lives only in ``__init__`` cannot run again, and a changed law is an error, never silent.
 
 A tracer sees every ``torch.nn.init.*`` call and every ``Tensor.uniform_ / normal_ / fill_ /
 zero_ / copy_`` on a model tensor (views and ``.data`` aliases included): it records which tensors an
