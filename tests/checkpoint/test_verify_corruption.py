@@ -64,7 +64,7 @@ def seed_out_of_range_in_files(d, other):
     for n in os.listdir(d):
         if n.endswith(".safetensors"):
             rewrite_header(d / n, lambda h: h["__metadata__"].update(
-                fastinit_seed="-1"))  # (2**64 would not fit the header's padding)
+                fastinit_seed="-1", fastinit_stream="-"))  # room for the longer seed
 
 
 def empty_shard(d, other):
