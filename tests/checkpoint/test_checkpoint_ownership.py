@@ -107,18 +107,20 @@ def test_two_concurrent_processes(tmp_path):
     cfg.write_text(json.dumps(CONFIG))
     out = tmp_path / "out"
     args = ["checkpoint", str(cfg), "--out", str(out), "--quiet"]
-    first = subprocess.Popen([sys.executable, SLOW_WRITER, "3", "0", *args, "--seed", "1"],
+    go = tmp_path / "go"  # the first writer waits at its first write until this exists
+    first = subprocess.Popen([sys.executable, SLOW_WRITER, str(go), "0", *args, "--seed", "1"],
                              stdout=subprocess.PIPE, text=True)
     assert first.stdout.readline() == "writing\n"
     second = subprocess.run([sys.executable, "-m", "fastinit.cli", *args, "--seed", "2"],
                             capture_output=True, text=True, timeout=60)
     assert first.poll() is None, "the second writer did not fail at once"
+    go.write_text("")
     assert second.returncode == 2 and "Traceback" not in second.stderr
     assert "another fastinit writer is writing" in second.stderr
     out_text, _ = first.communicate(timeout=60)
     assert first.returncode == 0 and "wrote" in out_text
     assert fastinit.verify(out, seed=1) == []
-    assert sorted(os.listdir(tmp_path)) == ["in.json", "out"]
+    assert sorted(os.listdir(tmp_path)) == ["go", "in.json", "out"]
 
 
 def test_free_space_is_checked_first(tmp_path, monkeypatch):

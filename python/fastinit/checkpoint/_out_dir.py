@@ -52,7 +52,7 @@ def owned_files(out_fd: int) -> Set[str]:
     except OSError:
         return set()
     try:
-        index = parse_json(read_small(fd), INDEX)
+        index = parse_json(read_small(fd), f"{INDEX}: not JSON")
         shards = set(index["weight_map"].values())
     except (ValueError, KeyError, TypeError, AttributeError):
         return set()

@@ -24,14 +24,14 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(raw: Any, what: str) -> Any:
-    """``raw`` (str or bytes) as strict JSON; ValueError ``what: not JSON (why)``."""
+def parse_json(raw: Any, refusal: str) -> Any:
+    """``raw`` (str or bytes) as strict JSON; ValueError ``refusal (why)`` when it is not."""
     try:
         return json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
-        raise ValueError(f"{what}: not JSON a reader can take (nested too deeply)") from None
+        raise ValueError(f"{refusal} (nested deeper than a reader can take)") from None
     except ValueError as e:  # JSONDecodeError, bad UTF-8, NaN / Infinity
-        raise ValueError(f"{what}: not JSON ({e})") from None
+        raise ValueError(f"{refusal} ({e})") from None
 
 
 def read_header_fd(fd: int, name: str) -> Tuple[Dict[str, Any], int]:
@@ -47,7 +47,7 @@ def read_header_fd(fd: int, name: str) -> Tuple[Dict[str, Any], int]:
         raw = os.pread(fd, n, 8)
     except OSError as e:
         raise ValueError(f"{name}: cannot be read ({e.strerror or e})") from None
-    head = parse_json(raw, f"{name}: header")
+    head = parse_json(raw, f"{name}: header is not JSON")
     if not isinstance(head, dict):
         raise ValueError(f"{name}: header is a JSON {type(head).__name__}, not an object")
     return head, 8 + n

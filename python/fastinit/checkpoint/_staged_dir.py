@@ -9,8 +9,9 @@ user's files in ``out_dir`` are hard-linked into the staging directory before th
 are in both.
 
 Where the filesystem cannot exchange, ``out_dir`` is renamed to ``.NAME.fastinit-replaced`` and
-the staging directory renamed in its place; a crash between the two leaves no ``out_dir``, and
-the next writer renames the replaced one back first.
+the staging directory renamed in its place (the old one is then removed from there); a crash
+between the two renames leaves no ``out_dir``, and the next writer renames the replaced one back
+first.
 
 The parent directory is opened once and every step works relative to it, never through a link
 (:mod:`._fs_at`); the staging directory is private (0700) until the swap, then gets the mode,
@@ -212,22 +213,23 @@ class StagedDirectory:
         os.unlink(MARKER, dir_fd=self.fd)  # the journal names this directory from here on
         _fsync(self.fd)
         self._signals.hold()  # until _end: a signal now is delivered once the write is done
-        self._swap()
+        where_old = self._swap()
         kept: List[str] = []
         try:
             _fsync(self._parent_fd)
-            if old is not None:
+            if where_old is not None:
                 assert self._record is not None
                 kept = clean(self._out_fd, (), self._record.old_files, self.fd)
                 if not kept:
-                    remove_dir(self._parent_fd, self.name, self._out_fd)
+                    remove_dir(self._parent_fd, where_old, self._out_fd)
         except OSError as e:
             raise OSError(e.errno, f"{self.fn}: {self.out} holds the new checkpoint, but "
                                    f"finishing the write failed ({e.strerror})") from None
         if kept:
-            warnings.warn(f"{self.fn}: {self.path}, the replaced directory, holds files added "
-                          f"to {self.out} during the write ({', '.join(kept[:5])}); they are "
-                          f"not in the new checkpoint: move them and remove it", stacklevel=3)
+            warnings.warn(f"{self.fn}: {os.path.join(self.parent, where_old or '')}, the "
+                          f"replaced directory, holds files added to {self.out} during the "
+                          f"write ({', '.join(kept[:5])}); they are not in the new checkpoint: "
+                          f"move them and remove it", stacklevel=3)
         self._end(committed=True, clean=not kept)
 
     def _check_in_place(self) -> None:
@@ -241,24 +243,26 @@ class StagedDirectory:
             raise ValueError(f"{self.fn}: {self.out} was {what} by someone else during the "
                              f"write; nothing was committed")
 
-    def _swap(self) -> None:
+    def _swap(self) -> Optional[str]:
+        """Put the staging directory in place of ``out_dir``; where the old one is now."""
         pfd, name, base = self._parent_fd, self.name, self.base
         mine = os.fstat(self.fd)
         if self._old is None:
             _rename(pfd, name, base)
             self._expect(base, mine, lambda: _rename(pfd, base, name))
+            where = None
         elif _exchange(pfd, name, base):
             self._expect(base, mine, lambda: _exchange(pfd, name, base), (name, self._old))
-        else:  # out -> replaced, staging -> out, replaced -> staging
-            replaced = sibling_name(base, "replaced")
-            _rename(pfd, base, replaced)
-            self._expect(replaced, self._old, lambda: _rename(pfd, replaced, base))
+            where = name
+        else:  # out -> replaced, then staging -> out; the old one is removed from there
+            where = sibling_name(base, "replaced")
+            _rename(pfd, base, where)
+            self._expect(where, self._old, lambda: _rename(pfd, where, base))
             _rename(pfd, name, base)
             self._expect(base, mine, lambda: (_rename(pfd, base, name),
-                                              _rename(pfd, replaced, base)))
-            self.swapped = True
-            _rename(pfd, replaced, name)
+                                              _rename(pfd, where, base)))
         self.swapped = True
+        return where
 
     def _expect(self, name: str, st: os.stat_result, undo: Any,
                 also: Optional[Tuple[str, os.stat_result]] = None) -> None:
