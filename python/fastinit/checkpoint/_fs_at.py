@@ -19,9 +19,18 @@ import sys
 from typing import Any, Optional, Set
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# (getattr: this module imports everywhere; require_posix says why a write cannot run)
 #: a directory, never through a link
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+
+
+def require_posix(fn: str) -> None:
+    """The calls above exist on Linux, macOS and the BSDs; elsewhere one clear error."""
+    needed = {os.open, os.stat, os.mkdir, os.unlink, os.rmdir, os.rename, os.link}
+    if os.name != "posix" or not hasattr(os, "O_NOFOLLOW") or not needed <= os.supports_dir_fd:
+        raise OSError(f"{fn}: writing a checkpoint needs a POSIX system (openat, O_NOFOLLOW, "
+                      f"flock); this is {sys.platform}")
 
 
 def _load_renameat2() -> Any:
@@ -76,7 +85,8 @@ def open_regular(name: str, dir_fd: Optional[int] = None, follow: bool = False) 
     """A read descriptor of the regular file ``name``. ``O_NONBLOCK``: a FIFO put where a
     file was expected is refused instead of blocking; ``follow=False``: so is a link.
     Raises OSError (ELOOP for a link, EINVAL for a FIFO, socket or device)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC | (
+        0 if follow else getattr(os, "O_NOFOLLOW", 0))
     fd = os.open(name, flags, dir_fd=dir_fd)
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
@@ -135,5 +145,5 @@ def is_mount_point(path: str, st: os.stat_result, parent_st: os.stat_result) -> 
     return os.path.realpath(path) in _mount_points()
 
 
-__all__ = ["DIR_FLAGS", "RENAME_NOREPLACE", "RENAME_EXCHANGE", "renameat2", "lstat_at", "same",
+__all__ = ["require_posix", "DIR_FLAGS", "RENAME_NOREPLACE", "RENAME_EXCHANGE", "renameat2", "lstat_at", "same",
            "kind", "open_regular", "read_small", "current_umask", "is_mount_point"]

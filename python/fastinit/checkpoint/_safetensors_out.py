@@ -160,7 +160,8 @@ class Progress:
 
 # a new file in the staging directory, never through a link; every file of a checkpoint gets
 # the mode open() gives (0o666 less the umask)
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_NEW_FILE = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
 
 
 def _write_synced(dir_fd: int, name: str, text: str) -> None:

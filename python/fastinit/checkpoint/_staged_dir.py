@@ -32,7 +32,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from ._dir_lock import DirLock
 from ._fs_at import (DIR_FLAGS, RENAME_EXCHANGE, RENAME_NOREPLACE, is_mount_point, kind, lstat_at,
-                     renameat2, same)
+                     renameat2, require_posix, same)
 from ._leftovers import Record, clean, foreign, open_dir, read_marker, recover, remove_dir
 from ._out_dir import MARKER, files_to_carry, sibling_name
 from ._signals import WriteSignals
@@ -71,6 +71,7 @@ class StagedDirectory:
 
     def __init__(self, out: str, writes: Sequence[str], need_bytes: int,
                  overwrite: bool = False, fn: str = "fastinit.checkpoint") -> None:
+        require_posix(fn)
         self.out = os.path.abspath(os.fspath(out))
         self.parent, self.base = os.path.split(self.out)
         if self.base in ("", ".", ".."):
