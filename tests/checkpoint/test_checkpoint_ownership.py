@@ -173,3 +173,32 @@ def test_leftover_staging_is_cleaned_or_named(tmp_path):
         fastinit.checkpoint(CONFIG, out, seed=4, progress=False)
     assert (stage / SHARD).read_bytes() == b"half a shard, but whose?"
     assert fastinit.verify(out, seed=3) == []
+
+
+def test_a_file_added_to_out_dir_during_the_write_is_kept_and_named(tmp_path, monkeypatch):
+    """It is not in the new checkpoint (the user's files were carried before it appeared): it
+    stays in the replaced directory, which is named and not removed, by this writer and the
+    next."""
+    out = tmp_path / "out"
+    fastinit.checkpoint(CONFIG, out, seed=1, progress=False)
+    real = writer_mod._pwrite
+
+    def add_a_file(fd, data, off):
+        if not (out / "late.txt").exists():
+            (out / "late.txt").write_text("written while fastinit wrote")
+        return real(fd, data, off)
+
+    monkeypatch.setattr(writer_mod, "_pwrite", add_a_file)
+    with pytest.warns(UserWarning, match=r"\.out\.fastinit-staging, the replaced directory, "
+                                         r"holds files added to .* \(late\.txt\)"):
+        fastinit.checkpoint(CONFIG, out, seed=2, progress=False)
+    monkeypatch.undo()
+    assert fastinit.verify(out, seed=2) == [] and not (out / "late.txt").exists()
+    left = tmp_path / ".out.fastinit-staging"
+    assert os.listdir(left) == ["late.txt"]
+    with pytest.raises(ValueError, match="holds files fastinit did not write \\(late.txt\\)"):
+        fastinit.checkpoint(CONFIG, out, seed=3, progress=False)
+    os.rename(left / "late.txt", out / "late.txt")
+    fastinit.checkpoint(CONFIG, out, seed=3, progress=False)
+    assert (out / "late.txt").read_text() == "written while fastinit wrote"
+    assert sorted(os.listdir(tmp_path)) == ["out"]

@@ -153,7 +153,11 @@ class StagedDirectory:
         except FileExistsError:
             raise foreign(self.fn, self.path, "an entry made while fastinit was starting") \
                 from None
-        fd = os.open(self.name, DIR_FLAGS, dir_fd=pfd)
+        try:
+            fd = os.open(self.name, DIR_FLAGS, dir_fd=pfd)
+        except OSError:  # a link or file put there at once
+            raise foreign(self.fn, self.path, "an entry that replaced fastinit's new directory"
+                          ) from None
         st = os.fstat(fd)
         if not same(st, lstat_at(pfd, self.name)) or st.st_uid != os.geteuid():
             os.close(fd)
@@ -231,7 +235,7 @@ class StagedDirectory:
                           f"replaced directory, holds files added to {self.out} during the "
                           f"write ({', '.join(kept[:5])}); they are not in the new checkpoint: "
                           f"move them and remove it", stacklevel=3)
-        self._end(committed=True, clean=not kept)
+        self._end(committed=True, done=not kept)
 
     def _check_in_place(self) -> None:
         """Nothing moved the staging directory or ``out_dir`` while the files were written."""
@@ -293,9 +297,10 @@ class StagedDirectory:
         except (OSError, ValueError):
             return False  # the journal stays: the next writer tries again, or names it
 
-    def _end(self, committed: bool, clean: Optional[bool] = None) -> None:
+    def _end(self, committed: bool, done: Optional[bool] = None) -> None:
+        """Release everything; ``done``: nothing is left to recover (None: undo first)."""
         if self._lock is not None:
-            ok = self._undo() if clean is None else clean
+            ok = self._undo() if done is None else done
             self._lock.release(clean=ok)
             self._lock = None
         self.close()

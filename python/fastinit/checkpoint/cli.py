@@ -52,15 +52,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.show = args.progress or (not args.quiet and sys.stderr.isatty())
     args.done = False  # set once the checkpoint is written, before anything is printed
     term = _raise_on_sigterm()
+    said: List[Any] = []
     try:
         with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            try:
-                code = _run(args)
-            finally:
-                for w in said:
-                    print(f"fastinit {args.command}: warning: {_message(w.message)}",
-                          file=sys.stderr)
+            code = _run(args)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM; the write was undone or finished
         code = _interrupted(args, e)
     except TorchNotInstalledError as e:  # the message names the command and the fix
@@ -72,6 +67,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         if term is not None:
             signal.signal(signal.SIGTERM, term)
+    for w in said:  # fastinit's own as one line each; others as Python shows them
+        if str(w.message).startswith("fastinit"):
+            print(f"fastinit {args.command}: warning: {_message(w.message)}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if argv is None:  # the program itself: nothing may change its exit status now
         _ignore_signals()
     return code
