@@ -44,7 +44,6 @@ class Ranks:
                 raise error
             raise RuntimeError(f"{self.fn}: {who} failed on another rank ({'; '.join(failed)})")
 
-
     def share(self, value: Any) -> Any:
         """Collective: rank 0's ``value``, on every rank."""
         import torch.distributed as dist  # noqa: PLC0415

@@ -144,7 +144,8 @@ class StagedDirectory:
         self._old = st
         self._carry, owned = files_to_carry(self._out_fd, self.out, self.writes,
                                             self.overwrite, self.fn)
-        return [(n, lstat_at(self._out_fd, n).st_ino) for n in sorted(owned)]  # type: ignore
+        found = [(n, lstat_at(self._out_fd, n)) for n in sorted(owned)]
+        return [(n, st.st_ino) for n, st in found if st is not None]
 
     def _make_staging(self, old_files: List[Tuple[str, int]]) -> None:
         pfd = self._parent_fd
