@@ -20,6 +20,7 @@ from ._engine._fills import (
     zeros_,
 )
 from ._engine._seeds import manual_seed
+from ._engine._version import STREAM_VERSION, __version__
 from .init.keras_init import (
     delta_orthogonal_,
     glorot_normal_,
@@ -57,8 +58,6 @@ from .checkpoint.module_checkpoint import checkpoint_module, verify_module
 from .diagnostics.diagnose import diagnose
 from .diagnostics.lsuv import lsuv_
 # --- end seeing initialization -----------------------------------------------------------------
-
-__version__ = "0.1.0"
 
 
 def set_num_threads(n: int) -> None:
@@ -137,6 +136,7 @@ __all__ = [
     "trunc_normal_",
     "uniform_",
     "zeros_",
+    "STREAM_VERSION",
     # seeing initialization
     "diagnose",
     "lsuv_",

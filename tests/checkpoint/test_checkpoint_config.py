@@ -1,6 +1,8 @@
 """Bad configs: one clear line per problem, exit 2, ValueError, and no file touched."""
 
 import json
+import sys
+import warnings
 
 import pytest
 
@@ -67,7 +69,13 @@ def test_every_problem_is_reported_at_once(tmp_path):
                                                               "pad_token_id"]
 
 
-def test_float16_range_is_checked_in_float16(tmp_path):
+@pytest.fixture
+def no_transformers(monkeypatch):
+    """fastinit's own config rules alone, as where transformers is not installed."""
+    monkeypatch.setitem(sys.modules, "transformers", None)
+
+
+def test_float16_range_is_checked_in_float16(tmp_path, no_transformers):
     with pytest.raises(ValueError, match="float16 values stay finite"):
         fastinit.checkpoint(dict(GOOD, initializer_range=20000.0), tmp_path / "o",
                             dtype="float16", progress=False)
@@ -77,10 +85,38 @@ def test_float16_range_is_checked_in_float16(tmp_path):
     assert fastinit.verify(tmp_path / "o") == []
 
 
-@pytest.mark.parametrize("ok", [{"head_dim": 24, "num_attention_heads": 5,
-                                 "num_key_value_heads": None},
-                                {"initializer_range": None}, {"pad_token_id": None},
-                                {"attention_bias": True, "mlp_bias": False}])
-def test_valid_edge_configs_are_written(tmp_path, ok):
+EDGE = [{"head_dim": 24, "num_attention_heads": 5, "num_key_value_heads": None},
+        {"initializer_range": None}, {"initializer_range": 20000.0}, {"pad_token_id": None},
+        {"attention_bias": True, "mlp_bias": False}]
+
+
+@pytest.mark.parametrize("ok", EDGE)
+def test_edge_configs_are_written_by_fastinit_rules(tmp_path, no_transformers, ok):
     fastinit.checkpoint(dict(GOOD, **ok), tmp_path, progress=False)
     assert fastinit.verify(tmp_path) == []
+
+
+@pytest.mark.parametrize("ok", EDGE)
+def test_edge_configs_are_written_where_transformers_loads_them(tmp_path, ok):
+    """Where transformers is installed, a config its LlamaConfig refuses (transformers 5:
+    initializer_range null or above 1, heads that do not divide hidden_size even with head_dim)
+    is refused before any file is written, naming transformers' reason; one it takes is written,
+    verified, and loaded by from_pretrained."""
+    transformers = pytest.importorskip("transformers")
+    cfg = dict(GOOD, **ok)
+    try:
+        with torch.device("meta"):
+            transformers.LlamaForCausalLM(transformers.LlamaConfig.from_dict(dict(cfg)))
+        loads = True
+    except Exception:  # noqa: BLE001 - whatever transformers refuses it with
+        loads = False
+    if not loads:
+        with pytest.raises(ValueError, match="transformers' LlamaConfig refuses config.json"):
+            fastinit.checkpoint(cfg, tmp_path / "o", progress=False)
+        assert not (tmp_path / "o").exists()
+        return
+    fastinit.checkpoint(cfg, tmp_path / "o", progress=False)
+    assert fastinit.verify(tmp_path / "o") == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers.LlamaForCausalLM.from_pretrained(tmp_path / "o")

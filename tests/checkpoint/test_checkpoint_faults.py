@@ -69,7 +69,7 @@ def run_killed(out, at, sig, no_exchange):
         try:
             mp = pytest.MonkeyPatch()
             if no_exchange:
-                mp.setattr(staged, "_exchange", lambda a, b: False)
+                mp.setattr(staged, "_exchange", lambda *a: False)
             counting(mp, at, lambda kind: os.kill(os.getpid(), sig))
             write(out, NEW)
         except KeyboardInterrupt:
@@ -95,7 +95,7 @@ def references(tmp_path_factory):
         write(d / "over", OLD)
         with pytest.MonkeyPatch.context() as mp:
             if no_exchange:
-                mp.setattr(staged, "_exchange", lambda a, b: False)
+                mp.setattr(staged, "_exchange", lambda *a: False)
             logs[no_exchange] = []
             counting(mp, -1, None, logs[no_exchange])
             write(d / "over", NEW)
@@ -168,7 +168,7 @@ def test_enospc_at_every_system_step(tmp_path, references, monkeypatch, no_excha
     for at in pick(log):
         with pytest.MonkeyPatch.context() as mp:
             if no_exchange:
-                mp.setattr(staged, "_exchange", lambda a, b: False)
+                mp.setattr(staged, "_exchange", lambda *a: False)
             counting(mp, at, fail)
             try:
                 write(out, NEW)

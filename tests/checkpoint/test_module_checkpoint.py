@@ -318,7 +318,7 @@ def test_verify_rebuilds_a_transformers_model_from_its_config(tmp_path, capsys):
 
 @pytest.mark.parametrize("architectures, text", [
     (None, "names no model class"), (["NoSuchModel"], "names no model class"),
-    (["T5ForConditionalGeneration"], "transformers is not installed")])
+    (["T5ForConditionalGeneration"], "transformers cannot be imported")])
 def test_verify_says_why_it_cannot_rebuild(tmp_path, monkeypatch, architectures, text):
     pytest.importorskip("transformers")
     config = {"model_type": "t5", "d_model": 32}

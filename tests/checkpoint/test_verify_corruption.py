@@ -1,7 +1,6 @@
 """verify checks what a loader relies on: each corruption issue 12 found verify passing (or
 crashing on) is now a named problem with exit 1, or unreadable input with exit 2."""
 
-import json
 import os
 import shutil
 
@@ -11,28 +10,16 @@ torch = pytest.importorskip("torch")
 import fastinit  # noqa: E402
 from fastinit.cli import main  # noqa: E402
 
+from checkpoint_edits import edit_json, rewrite_header  # noqa: E402
+
 CONFIG = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 120}
 INDEX = "model.safetensors.index.json"
 FIRST = "model-00001-of-00006.safetensors"
 
 
-def rewrite_header(path, change):
-    """Apply ``change`` to the header dict, keeping the header's length (space padding)."""
-    raw = bytearray(path.read_bytes())
-    n = int.from_bytes(raw[:8], "little")
-    head = json.loads(raw[8:8 + n])
-    change(head)
-    text = json.dumps(head, separators=(",", ":")).encode()
-    assert len(text) <= n
-    raw[8:8 + n] = text + b" " * (n - len(text))
-    path.write_bytes(bytes(raw))
-
-
 def edit_index(d, change):
-    index = json.loads((d / INDEX).read_text())
-    change(index)
-    (d / INDEX).write_text(json.dumps(index))
+    edit_json(d / INDEX, change)
 
 
 def append_bytes(d, other):
@@ -64,7 +51,7 @@ def seed_out_of_range_in_files(d, other):
     for n in os.listdir(d):
         if n.endswith(".safetensors"):
             rewrite_header(d / n, lambda h: h["__metadata__"].update(
-                fastinit_seed="-1"))  # (2**64 would not fit the header's padding)
+                fastinit_seed="-1"))
 
 
 def empty_shard(d, other):

@@ -1,25 +1,29 @@
 """Everything a loader relies on in a sharded safetensors checkpoint, checked before values.
 
 A loader trusts the index to list every tensor once, in the file that holds it; each header's
-offsets to tile the data exactly up to the end of the file; each dtype and shape. ``audit``
-checks all of that, and that every file's fastinit metadata (seed, dtype, stream) agrees with
-the others and with the seed asked for. Unreadable input (no index, a header that cannot be
-parsed) raises ValueError naming the file; anything else found is a problem line, returned.
+offsets (integers, as safetensors reads them) to tile the data exactly up to the end of the
+file; each dtype and shape; the metadata to map strings to strings. ``audit`` checks all of that,
+that every file's fastinit metadata (seed, dtype, stream, contract version) agrees with the
+others and with the seed asked for, and that no other weight file beside the checkpoint would be
+read instead of it. Unreadable input (no index, a header that cannot be parsed) raises
+ValueError naming the file, and so does a checkpoint of another stream contract than this
+fastinit's (its values cannot be recomputed here); anything else found is a problem line.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from ._out_dir import INDEX
+from ._fs_at import open_regular, read_small
+from ._out_dir import INDEX, competing
 from ._safetensors_out import DTYPE_CODES
-from ._safetensors_read import read_header
+from ._safetensors_read import parse_json, read_header
+from .._engine._version import STREAM_VERSION, __version__
 
 _ITEMSIZE = {code: size for code, size in DTYPE_CODES.values()}
-_AGREED = ("fastinit_seed", "fastinit_dtype", "fastinit_stream")
+_AGREED = ("fastinit_seed", "fastinit_dtype", "fastinit_stream", "fastinit_stream_version")
 
 
 class Stored(NamedTuple):
@@ -40,14 +44,14 @@ class Audit(NamedTuple):
 
 
 def _load_index(out: str) -> Dict[str, str]:
-    path = os.path.join(out, INDEX)
     try:
-        with open(path, encoding="utf-8") as f:
-            index = json.load(f)
+        fd = open_regular(os.path.join(out, INDEX), follow=True)  # links: as loaders read
     except OSError as e:
         raise ValueError(f"{INDEX}: cannot be read ({e.strerror or e})") from None
-    except ValueError as e:
-        raise ValueError(f"{INDEX}: not JSON ({e})") from None
+    try:
+        index = parse_json(read_small(fd, 100 << 20), f"{INDEX}: not JSON")
+    finally:
+        os.close(fd)
     wmap = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wmap, dict) or not all(isinstance(v, str) and os.path.basename(v) == v
                                              for v in wmap.values()):
@@ -64,8 +68,10 @@ def _tile(fname: str, head: Dict[str, Any], start: int, size: int,
             continue
         try:
             dtype, shape, (b, end) = e["dtype"], tuple(e["shape"]), e["data_offsets"]
-            ok = (dtype in _ITEMSIZE and all(type(d) is int and d >= 0 for d in shape)
-                  and type(b) is int and end - b == math.prod(shape) * _ITEMSIZE[dtype])
+            ok = (isinstance(e["shape"], list) and dtype in _ITEMSIZE
+                  and all(type(d) is int and d >= 0 for d in shape)
+                  and type(b) is int and type(end) is int and 0 <= b
+                  and end - b == math.prod(shape) * _ITEMSIZE[dtype])
         except (KeyError, TypeError, ValueError):
             ok = False
         if not ok:
@@ -85,6 +91,43 @@ def _tile(fname: str, head: Dict[str, Any], start: int, size: int,
     return good
 
 
+def _metadata(fname: str, meta: Any, problems: List[str]) -> Dict[str, Any]:
+    """The header's ``__metadata__``: absent, null, or an object of strings (safetensors
+    refuses the file otherwise)."""
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        problems.append(f"{fname}: __metadata__ is a JSON {type(meta).__name__}, not an object "
+                        f"of strings (safetensors refuses the file)")
+        return {}
+    for key, value in meta.items():
+        if not isinstance(value, str):
+            problems.append(f"{fname}: __metadata__ {key!r} is a JSON {type(value).__name__}, "
+                            f"not a string (safetensors refuses the file)")
+    return meta
+
+
+def _same_contract(meta: Dict[str, Any], fname: str) -> None:
+    """Refuse files written under another stream contract: their values are not this code's."""
+    stored = meta.get("fastinit_stream_version")
+    if stored is not None and stored != str(STREAM_VERSION):
+        written = meta.get("fastinit_version")
+        by = f" (fastinit {written})" if isinstance(written, str) else ""
+        raise ValueError(f"{fname}: written with stream contract v{stored}{by}, this is "
+                         f"v{STREAM_VERSION} (fastinit {__version__}); its values can only be "
+                         f"recomputed by a fastinit of contract v{stored}")
+
+
+def contract_note(checked: "Audit", problems: List[str]) -> List[str]:
+    """``problems``, and when there are some and the files record no contract version, why
+    that may be (they were written before fastinit numbered its stream contract)."""
+    if problems and checked.metadata.get("fastinit_stream_version") is None:
+        return problems + [f"(the files record no stream contract version: written before "
+                           f"fastinit {__version__} numbered its contract v1; a development "
+                           f"version before it may have given other values)"]
+    return problems
+
+
 def audit(out: str, seed: Optional[int] = None) -> Audit:
     """Check ``out``'s index, headers, sizes and metadata; see the module docstring."""
     from .._engine._seeds import check_seed  # noqa: PLC0415
@@ -99,7 +142,8 @@ def audit(out: str, seed: Optional[int] = None) -> Audit:
         if not os.path.isfile(path):
             raise ValueError(f"{fname}: named by {INDEX}, missing")
         head, start = read_header(path)
-        meta = head.get("__metadata__") if isinstance(head.get("__metadata__"), dict) else {}
+        meta = _metadata(fname, head.get("__metadata__"), problems)
+        _same_contract(meta, fname)
         for key in _AGREED:
             first.setdefault(key, (meta.get(key), fname))
             if meta.get(key) != first[key][0]:
@@ -122,6 +166,9 @@ def audit(out: str, seed: Optional[int] = None) -> Audit:
         index.get("metadata"), dict) else None
     if stated != total:
         problems.append(f"{INDEX}: total_size {stated!r}, the tensors hold {total} bytes")
+    for rival in competing(os.listdir(out)):
+        problems.append(f"{rival}: a loader reads it instead of (or beside) {INDEX}, so what "
+                        f"loads is not what was verified; move it away")
     stored_seed = first.get("fastinit_seed", (None, ""))[0]
     try:
         parsed = int(stored_seed)
@@ -154,4 +201,4 @@ def expected_problems(tensors: Dict[str, Stored],
     return out
 
 
-__all__ = ["audit", "expected_problems", "Audit", "Stored"]
+__all__ = ["audit", "expected_problems", "contract_note", "Audit", "Stored"]

@@ -1,68 +1,84 @@
-"""Who owns the files in a checkpoint's output directory, and the one-writer lock.
+"""Who owns the files in a checkpoint's output directory.
 
 ``out_dir`` may be absent, empty, or a checkpoint fastinit wrote: an index whose every shard
 carries fastinit's metadata (``fastinit_seed``); its files are the index, those shards and
-``config.json``. Anything else in it belongs to the user: without ``overwrite`` that refuses
-the write, and with it those files are carried into the new checkpoint (hard links, so they
-are never deleted). A user file named like one the checkpoint writes, or a subdirectory
-(which cannot be carried atomically), is refused even then.
+``config.json``, all regular files (a link is never fastinit's). Anything else in it belongs to
+the user, dot-files included: without ``overwrite`` that refuses the write, and with it those
+files are carried into the new checkpoint (hard links, so they are never deleted). Refused even
+then: a user file named like one the checkpoint writes, a subdirectory (which cannot be carried
+atomically), and a weight file that a loader would read instead of the new checkpoint
+(``model.safetensors``, ``pytorch_model*.bin``, ...): verify could not vouch for what loads.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import json
 import os
 import re
-from typing import List, Optional, Sequence, Set
+import stat
+from typing import List, Sequence, Set, Tuple
 
-from ._safetensors_read import written_by_fastinit
+from ._fs_at import open_regular, read_small
+from ._safetensors_read import parse_json, written_by_fastinit
 
 INDEX = "model.safetensors.index.json"
 CONFIG = "config.json"
-# final names, and the temporaries of fastinit versions before the staging directory
-_OURS = re.compile(r"\.?(model-\d{5}-of-\d{5}\.safetensors|model\.safetensors\.index\.json|"
-                   r"config\.json)(\.partial)?")
+SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+#: written by fastinit inside its staging directory first, removed just before the swap
+MARKER = ".fastinit-staging"
+# What transformers' from_pretrained (and PEFT, through it) reads from a directory instead of,
+# before, or on top of model.safetensors.index.json; and the other frameworks' weight files.
+COMPETING = re.compile(
+    r"model\.safetensors|pytorch_model(-\d{5}-of-\d{5})?\.bin|"
+    r"(pytorch_model\.bin|tf_model\.h5|flax_model\.msgpack)(\.index\.json)?|model\.ckpt\.index|"
+    r"adapter_config\.json|adapter_model\.(safetensors|bin)")
 
 
-def sibling(out: str, role: str) -> str:
-    """``.NAME.fastinit-ROLE`` next to ``out``: same filesystem, so renames are atomic."""
-    parent, base = os.path.split(os.path.abspath(out))
-    return os.path.join(parent, f".{base}.fastinit-{role}")
+def sibling_name(base: str, role: str) -> str:
+    """``.NAME.fastinit-ROLE``: beside ``out_dir``, on its filesystem (renames are atomic)."""
+    return f".{base}.fastinit-{role}"
 
 
-def owned_files(out: str) -> Optional[Set[str]]:
-    """The names of the files of the fastinit checkpoint in ``out``; None when ``out`` holds
-    none (no index, an unreadable one, or a shard fastinit's metadata does not mark)."""
+def competing(names: Sequence[str]) -> List[str]:
+    """The weight files among ``names`` that a loader could read instead of the checkpoint."""
+    return sorted(n for n in names if COMPETING.fullmatch(n))
+
+
+def owned_files(out_fd: int) -> Set[str]:
+    """The names of the files of the fastinit checkpoint in the directory ``out_fd``; empty
+    when it holds none (no index, an unreadable one, or a shard fastinit's metadata does not
+    mark). Links are not followed: a link is never a file fastinit wrote."""
     try:
-        with open(os.path.join(out, INDEX), encoding="utf-8") as f:
-            shards = set(json.load(f)["weight_map"].values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if not all(isinstance(s, str) and os.path.basename(s) == s and
-               written_by_fastinit(os.path.join(out, s)) for s in shards):
-        return None
+        fd = open_regular(INDEX, out_fd)
+    except OSError:
+        return set()
+    try:
+        index = parse_json(read_small(fd), f"{INDEX}: not JSON")
+        shards = set(index["weight_map"].values())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return set()
+    finally:
+        os.close(fd)
+    if not all(isinstance(s, str) and SHARD.fullmatch(s) and written_by_fastinit(s, out_fd)
+               for s in shards):
+        return set()
     owned = shards | {INDEX}
-    if os.path.isfile(os.path.join(out, CONFIG)):
-        owned.add(CONFIG)
-    # temporaries an older fastinit left beside its checkpoint
-    owned.update(n for n in os.listdir(out) if n.startswith(".") and _OURS.fullmatch(n))
+    try:
+        if stat.S_ISREG(os.stat(CONFIG, dir_fd=out_fd, follow_symlinks=False).st_mode):
+            owned.add(CONFIG)
+    except FileNotFoundError:
+        pass
     return owned
 
 
-def files_to_carry(out: str, writes: Sequence[str], overwrite: bool, fn: str) -> List[str]:
-    """The user's files in ``out`` that the new checkpoint keeps; ValueError when ``out``
-    may not be written (see the module docstring)."""
-    if not os.path.lexists(out):
-        return []
-    if not os.path.isdir(out) or os.path.islink(out):
-        raise ValueError(f"{fn}: {out} exists and is not a directory")
-    names = sorted(os.listdir(out))
-    owned = owned_files(out) or set()
+def files_to_carry(out_fd: int, out: str, writes: Sequence[str], overwrite: bool,
+                   fn: str) -> Tuple[List[str], Set[str]]:
+    """(the user's files in ``out`` that the new checkpoint keeps, the old checkpoint's
+    files); ValueError when ``out`` may not be written (see the module docstring)."""
+    names = sorted(os.listdir(out_fd))
+    owned = owned_files(out_fd)
     theirs = [n for n in names if n not in owned]
     if not theirs:
-        return []
+        return [], owned
     listed = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
     if not owned and not overwrite:
         raise ValueError(f"{fn}: {out} is not empty and holds no checkpoint fastinit wrote "
@@ -72,66 +88,17 @@ def files_to_carry(out: str, writes: Sequence[str], overwrite: bool, fn: str) ->
     if clash:
         raise ValueError(f"{fn}: {out} holds {', '.join(clash)}, which fastinit did not write "
                          f"and the checkpoint would replace; move them away first")
-    dirs = [n for n in theirs if os.path.isdir(os.path.join(out, n))
-            and not os.path.islink(os.path.join(out, n))]
+    rival = competing(theirs)
+    if rival:
+        raise ValueError(f"{fn}: {out} holds {', '.join(rival)}, which loaders read instead of "
+                         f"(or beside) the checkpoint's {INDEX}; move them away first")
+    dirs = [n for n in theirs
+            if stat.S_ISDIR(os.stat(n, dir_fd=out_fd, follow_symlinks=False).st_mode)]
     if dirs:
         raise ValueError(f"{fn}: {out} holds the directories {', '.join(dirs)}, which a new "
                          f"checkpoint cannot keep atomically; move them away first")
-    return theirs
+    return theirs, owned
 
 
-def clean_leftover(path: str, out: str) -> List[str]:
-    """Remove a staging (or replaced) directory an interrupted write left: files fastinit
-    writes, and links to user files that ``out`` holds too. Returns what it had to leave."""
-    if not os.path.isdir(path):
-        return []
-    kept = []
-    for n in os.listdir(path):
-        p, twin = os.path.join(path, n), os.path.join(out, n)
-        try:
-            same = os.path.lexists(twin) and os.path.samestat(os.lstat(p), os.lstat(twin))
-        except OSError:
-            same = False
-        if _OURS.fullmatch(n) or same:
-            os.unlink(p)
-        else:
-            kept.append(n)
-    if not kept:
-        os.rmdir(path)
-    return kept
-
-
-class DirLock:
-    """An flock on ``.NAME.fastinit-lock`` beside ``out``: a second writer fails at once. The
-    kernel drops the lock when its process dies, so a killed writer never leaves it stuck."""
-
-    def __init__(self, out: str, fn: str) -> None:
-        self.path, self.out, self.fn = sibling(out, "lock"), out, fn
-        self.fd = -1
-
-    def __enter__(self) -> "DirLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # the holder before us may have unlinked the file we opened: then it is not the lock
-            if not os.path.samestat(os.fstat(fd), os.stat(self.path)):
-                raise BlockingIOError(errno.EAGAIN, "lock file replaced")
-        except (BlockingIOError, FileNotFoundError):
-            os.close(fd)
-            raise ValueError(f"{self.fn}: another fastinit writer is writing {self.out} (it "
-                             f"holds {self.path}); wait for it to finish") from None
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd >= 0:
-            try:
-                os.unlink(self.path)  # still holding the lock: nobody else can own this name
-            except OSError:
-                pass
-            os.close(self.fd)
-            self.fd = -1
-
-
-__all__ = ["DirLock", "owned_files", "files_to_carry", "clean_leftover", "sibling", "INDEX",
-           "CONFIG"]
+__all__ = ["owned_files", "files_to_carry", "competing", "sibling_name", "INDEX", "CONFIG",
+           "MARKER", "COMPETING", "SHARD"]

@@ -44,6 +44,14 @@ class Ranks:
                 raise error
             raise RuntimeError(f"{self.fn}: {who} failed on another rank ({'; '.join(failed)})")
 
+    def share(self, value: Any) -> Any:
+        """Collective: rank 0's ``value``, on every rank."""
+        import torch.distributed as dist  # noqa: PLC0415
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
 
 def ranks_for(rank: Optional[int], world_size: Optional[int], fn: str) -> Optional[Ranks]:
     """None for a single writer (both None, or world_size 1); else the checked rank and world
@@ -88,10 +96,11 @@ def write_ranked(writer: Any, ranks: Ranks, fill: Any) -> Any:
         except BaseException as e:  # noqa: BLE001 - every rank must hear of it
             error = e
     ranks.agree(error, "making the staging directory")  # also: the files exist from here on
+    token = ranks.share(writer.stage.token if ranks.rank == 0 else None)
     try:
         try:
             if ranks.rank != 0:
-                writer.attach(mine)
+                writer.attach(mine, token)
             fill(writer, mine)
             writer.sync()
         except BaseException as e:  # noqa: BLE001
@@ -109,4 +118,4 @@ def write_ranked(writer: Any, ranks: Ranks, fill: Any) -> Any:
         if entered and not committed:
             writer.__exit__()  # the staging directory goes; out_dir was never touched
         else:
-            writer._close()
+            writer.detach()

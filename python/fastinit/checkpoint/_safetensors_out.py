@@ -23,6 +23,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 from ._out_dir import CONFIG, INDEX
 from ._staged_dir import StagedDirectory
 from ._units import human_bytes
+from .._engine._version import STREAM_VERSION, __version__
 
 _pwrite = os.pwrite  # module attributes: tests inject failures here
 _fsync = os.fsync
@@ -157,11 +158,19 @@ class Progress:
             sys.stderr.flush()
 
 
-def _write_synced(path: str, text: str) -> None:
-    with open(path, "x", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        _fsync(f.fileno())
+# a new file in the staging directory, never through a link; every file of a checkpoint gets
+# the mode open() gives (0o666 less the umask)
+_NEW_FILE = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+
+
+def _write_synced(dir_fd: int, name: str, text: str) -> None:
+    fd = os.open(name, _NEW_FILE, 0o666, dir_fd=dir_fd)
+    try:
+        ShardedWriter._write_at(fd, text.encode("utf-8"), 0)
+        _fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class ShardedWriter:
@@ -173,10 +182,12 @@ class ShardedWriter:
         n = len(shards)
         self.names = [f"model-{k + 1:05d}-of-{n:05d}.safetensors" for k in range(n)]
         self.shards = shards
-        self.metadata = metadata
+        # which code wrote it: verify names a changed contract instead of reporting mismatches
+        self.metadata = {**metadata, "fastinit_version": __version__,
+                         "fastinit_stream_version": str(STREAM_VERSION)}
         self.config_text = config_text
         self.total = sum(e.nbytes for shard in shards for e in shard)
-        self.heads = [header_bytes(shard, metadata) for shard in shards]
+        self.heads = [header_bytes(shard, self.metadata) for shard in shards]
         writes = self.names + [INDEX] + ([CONFIG] if config_text is not None else [])
         need = self.total + sum(len(h) for h, _ in self.heads) + (64 << 10)  # + index
         self.stage = StagedDirectory(out_dir, writes, need, overwrite, fn)
@@ -187,8 +198,7 @@ class ShardedWriter:
         self.stage.__enter__()
         try:
             for name, shard, (head, starts) in zip(self.names, self.shards, self.heads):
-                fd = os.open(os.path.join(self.stage.path, name),
-                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(name, _NEW_FILE, 0o666, dir_fd=self.stage.fd)
                 self._fds.append(fd)
                 os.ftruncate(fd, len(head) + sum(e.nbytes for e in shard))
                 self._write_at(fd, head, 0)
@@ -199,19 +209,26 @@ class ShardedWriter:
             raise
         return self
 
-    def attach(self, shards: Sequence[int]) -> "ShardedWriter":
+    def attach(self, shards: Sequence[int], token: str) -> "ShardedWriter":
         """Another rank's view: open shards ``shards`` (made, with their headers, by the rank
-        that entered the writer) to write their tensors; no staging, no commit here."""
+        that entered the writer, whose staging directory's marker holds ``token``) to write
+        their tensors; no staging, no commit here."""
         try:
+            self.stage.attach(token)
             for k in shards:
-                fd = os.open(os.path.join(self.stage.path, self.names[k]), os.O_WRONLY)
+                fd = os.open(self.names[k], os.O_WRONLY | os.O_NOFOLLOW, dir_fd=self.stage.fd)
                 self._fds.append(fd)
                 for e in self.shards[k]:
                     self._where[e.name] = (fd, len(self.heads[k][0]) + self.heads[k][1][e.name])
         except BaseException:
-            self._close()
+            self.detach()
             raise
         return self
+
+    def detach(self) -> None:
+        """Close what :meth:`attach` opened."""
+        self._close()
+        self.stage.close()
 
     def sync(self) -> None:
         """fsync and close the shards this process opened (their bytes are on disk)."""
@@ -241,8 +258,8 @@ class ShardedWriter:
         self.sync()
         index = self.index()
         if self.config_text is not None:
-            _write_synced(os.path.join(self.stage.path, CONFIG), self.config_text)
-        _write_synced(os.path.join(self.stage.path, INDEX), json.dumps(index, indent=2) + "\n")
+            _write_synced(self.stage.fd, CONFIG, self.config_text)
+        _write_synced(self.stage.fd, INDEX, json.dumps(index, indent=2) + "\n")
         self.stage.commit()
         return index
 

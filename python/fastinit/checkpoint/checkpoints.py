@@ -29,10 +29,12 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ._safetensors_out import (Entry, Progress, ShardedWriter, check_count, check_sample,
                                parse_size, plan_shards, raw_bytes)
-from ._checkpoint_audit import audit, expected_problems
+from ._checkpoint_audit import audit, contract_note, expected_problems
 from ._llama_config import check_llama_config
 from ._ranks import ranks_for, write_ranked
-from ._safetensors_read import read_header
+from ._fs_at import open_regular, read_small
+from ._safetensors_read import parse_json, read_header
+from ._transformers_model import TransformersMissing, transformers_model
 from .._engine._torch_required import require_torch
 from .._engine.streams import _resolving, stream_of
 
@@ -138,11 +140,14 @@ def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, An
     path = os.fsdecode(config)
     if os.path.isdir(path):
         path = os.path.join(path, "config.json")
-    with open(path, encoding="utf-8") as f:
-        try:
-            cfg = json.load(f)
-        except ValueError as e:  # JSONDecodeError, and bad UTF-8
-            raise ValueError(f"{path} is not a JSON config: {e}") from None
+    try:
+        fd = open_regular(path, follow=True)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:  # bad JSON or UTF-8, NaN / Infinity, nested too deeply: a ValueError
+        cfg = parse_json(read_small(fd, 64 << 20), f"{path} is not a JSON config")
+    finally:
+        os.close(fd)
     if not isinstance(cfg, dict):
         raise ValueError(f"{path} holds a JSON {type(cfg).__name__}, not a config object")
     return cfg
@@ -192,6 +197,7 @@ def checkpoint(config: Any, out_dir: Union[str, os.PathLike], dtype: str = "bflo
     ranks = ranks_for(rank, world_size, "fastinit.checkpoint")
     cfg.setdefault("architectures", [_ARCHITECTURES[model_type]])
     cfg["torch_dtype"] = dtype
+    _as_transformers_reads_it(cfg, model_type, "fastinit.checkpoint")
     out = os.fspath(out_dir)
     itemsize = _DTYPES[dtype][1]
     specs = llama_specs(cfg)
@@ -251,32 +257,43 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
            sample: Optional[int] = None, *, chunk_bytes: int = 64 << 20,
            progress: bool = False) -> List[str]:
     """Check a checkpoint's structure (:mod:`._checkpoint_audit`: index, headers, file sizes,
-    metadata, and dtypes and shapes against the model config.json implies), then recompute its
-    tensors (all row blocks, or ``sample`` random ones) and compare bytes. Returns the problems
-    (each naming the file, or ``name rows r0:r1`` for values), empty when all agree; raises
-    ValueError for input it cannot read (no config or index, a header that does not parse).
+    metadata, no other weight file a loader would read instead, and dtypes and shapes against
+    the model config.json implies), then recompute its tensors (all row blocks, or ``sample``
+    random ones) and compare bytes. Returns the problems (each naming the file, or
+    ``name rows r0:r1`` for values), empty when all agree; raises ValueError for input it cannot
+    read (not a directory, no config or index, a header that does not parse, a config
+    transformers cannot build the model from, files of another stream contract).
 
-    Llama and Mistral are recomputed from config.json alone. Other transformers models
-    (written by :func:`checkpoint_module`) are rebuilt on meta from config.json's
-    ``architectures`` and checked by :func:`verify_module` (``sample``: N whole tensors)."""
-    require_torch("fastinit.verify")
-    check_sample(sample, "fastinit.verify")
+    Llama and Mistral are recomputed from config.json alone; where transformers can be imported
+    the config is also read by its config class and the model built on meta from it, as
+    ``from_pretrained`` would. Other transformers models (written by :func:`checkpoint_module`)
+    are rebuilt on meta from config.json's ``architectures`` and checked by
+    :func:`verify_module` (``sample``: N whole tensors)."""
+    fn = "fastinit.verify"
+    require_torch(fn)
+    check_sample(sample, fn)
     out = os.fspath(out_dir)
+    if not os.path.isdir(out):
+        what = "does not exist" if not os.path.lexists(out) else "is not a directory"
+        raise ValueError(f"{fn}: {out} {what}; verify takes a checkpoint's directory")
+    if not os.path.lexists(os.path.join(out, "config.json")):
+        raise ValueError(f"{fn}: {out} holds no config.json, so no checkpoint fastinit wrote")
     cfg = load_config(out)
     model_type = cfg.get("model_type", "llama")
     if model_type not in _ARCHITECTURES:
         from .module_checkpoint import verify_transformers  # noqa: PLC0415
 
-        return verify_transformers(out, cfg, seed=seed, sample=sample)
+        bad = verify_transformers(out, cfg, seed=seed, sample=sample)
+        return contract_note(audit(out, seed), bad) if bad else bad
     checked = audit(out, seed)
     bad = list(checked.problems)
     dtype = checked.metadata.get("fastinit_dtype") or cfg.get("torch_dtype", "bfloat16")
     if dtype not in _DTYPES:
-        raise ValueError(f"fastinit.verify: the files' dtype {dtype!r} is not one of "
-                         f"{sorted(_DTYPES)}")
+        raise ValueError(f"{fn}: the files' dtype {dtype!r} is not one of {sorted(_DTYPES)}")
     if cfg.get("torch_dtype", dtype) != dtype:
         bad.append(f"config.json: torch_dtype {cfg['torch_dtype']!r}, the files hold {dtype}")
-    check_llama_config(cfg, dtype, "fastinit.verify")
+    check_llama_config(cfg, dtype, fn)
+    _as_transformers_reads_it(cfg, model_type, fn)
     specs = {s.name: s for s in llama_specs(cfg)}
     want = {n: (_DTYPES[dtype][0], sp.shape) for n, sp in specs.items()}
     mismatched = expected_problems(checked.tensors, want)
@@ -300,7 +317,18 @@ def verify(out_dir: Union[str, os.PathLike], seed: Optional[int] = None,
             bad.append(f"{spec.name} rows {r0}:{r1}")
         bar.add(len(want_bytes))
     bar.close()
-    return bad
+    return contract_note(checked, bad)
+
+
+def _as_transformers_reads_it(cfg: Dict[str, Any], model_type: str, fn: str) -> None:
+    """Where transformers can be imported: the model builds from ``cfg`` as ``from_pretrained``
+    builds it (ValueError naming the cause if not); elsewhere fastinit's own rules decide."""
+    names = cfg.get("architectures") or [_ARCHITECTURES[model_type]]
+    arch = names[0] if len(names) == 1 and isinstance(names[0], str) else repr(names)
+    try:
+        transformers_model(cfg, arch, fn)
+    except TransformersMissing:
+        pass  # from_pretrained cannot run here either
 
 
 __all__ = ["checkpoint", "verify", "llama_specs", "read_header"]

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
 import sys
+import threading
 import time
-from typing import List, Optional, Tuple
+import warnings
+from typing import Any, List, Optional, Tuple
 
+from ._signals import Interrupted
 from .._engine._torch_required import TorchNotInstalledError, require_torch
+
+# the function's name that library messages start with; the CLI says its own
+_PREFIX = re.compile(r"^fastinit(\.\w+)*: ")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -42,19 +50,78 @@ def main(argv: Optional[List[str]] = None) -> int:
     _progress_flags(v)
     args = parser.parse_args(argv)
     args.show = args.progress or (not args.quiet and sys.stderr.isatty())
+    args.done = False  # set once the checkpoint is written, before anything is printed
+    term = _raise_on_sigterm()
+    said: List[Any] = []
     try:
-        return _run(args)
+        with warnings.catch_warnings(record=True) as said:
+            code = _run(args)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM; the write was undone or finished
+        code = _interrupted(args, e)
     except TorchNotInstalledError as e:  # the message names the command and the fix
         print(e, file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, OSError) as e:  # bad input, missing file, full disk
-        print(f"fastinit {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # the writer has removed its staging directory by now
-        where = f"; {args.out} is as it was" if args.command == "checkpoint" else ""
-        print(f"{chr(10) if args.show else ''}fastinit {args.command}: interrupted{where}",
-              file=sys.stderr)
-        return 130
+        code = 2
+    except Exception as e:  # noqa: BLE001 - bad input, missing file, full disk, anything
+        print(f"fastinit {args.command}: error: {_message(e)}", file=sys.stderr)
+        code = 2
+    finally:
+        if term is not None:
+            signal.signal(signal.SIGTERM, term)
+    for w in said:  # fastinit's own as one line each; others as Python shows them
+        if str(w.message).startswith("fastinit"):
+            print(f"fastinit {args.command}: warning: {_message(w.message)}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if argv is None:  # the program itself: nothing may change its exit status now
+        _ignore_signals()
+    return code
+
+
+def _message(e: Any) -> str:
+    """One line: an exception's text without a library function's prefix or an errno."""
+    if isinstance(e, OSError) and e.strerror:
+        where = "".join(f"{f}: " for f in (e.filename, e.filename2) if f is not None)
+        text = f"{where}{e.strerror}"
+    else:
+        text = str(e) or type(e).__name__
+        if not isinstance(e, (ValueError, TypeError, OSError, UserWarning)):
+            text = f"{type(e).__name__}: {text}"  # not a refusal of fastinit's: say what
+    return _PREFIX.sub("", text)
+
+
+def _interrupted(args: argparse.Namespace, e: BaseException) -> int:
+    signum = getattr(e, "signum", signal.SIGINT)
+    committed = getattr(e, "committed", False) or args.done
+    if args.command != "checkpoint":
+        where = ""
+    elif committed:
+        where = f"; {args.out} holds the new checkpoint (it was complete)"
+    else:
+        where = f"; {args.out} is as it was"
+    what = "terminated" if signum == signal.SIGTERM else "interrupted"
+    print(f"{chr(10) if args.show else ''}fastinit {args.command}: {what}{where}",
+          file=sys.stderr)
+    return 128 + signum
+
+
+def _raise_on_sigterm() -> Any:
+    """SIGTERM raises, so the writer undoes its work and the message says so (main thread
+    only); returns the handler to put back, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    return signal.signal(signal.SIGTERM, on_term)
+
+
+def _ignore_signals() -> None:
+    """After the last line is printed: a Ctrl-C during interpreter shutdown must not turn a
+    finished run into a death by signal."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _progress_flags(p: argparse.ArgumentParser) -> None:
@@ -97,20 +164,27 @@ def _run(args: argparse.Namespace) -> int:
                 import torch.distributed as dist  # noqa: PLC0415
 
                 dist.destroy_process_group()
+        args.done = True
         if rank:
             return 0  # rank 0 reports for all
         size = index["metadata"]["total_size"]
         dt = time.perf_counter() - t0
         print(f"wrote {human_bytes(size)}, {len(index['weight_map'])} tensors, "
-              f"{len(set(index['weight_map'].values()))} shard(s) to {args.out} in {dt:.1f} s "
-              f"({human_bytes(size / dt)}/s)")
+              f"{len(set(index['weight_map'].values()))} shard(s) to {args.out} in "
+              f"{_took(dt)} ({human_bytes(size / dt)}/s)")
         return 0
     bad = verify(args.dir, seed=args.seed, sample=args.sample, progress=args.show)
     for line in bad[:50]:
         print(f"MISMATCH {line}")
     print(f"verify: {'OK' if not bad else f'{len(bad)} mismatch(es)'} "
-          f"({time.perf_counter() - t0:.1f} s)")
+          f"({_took(time.perf_counter() - t0)})")
     return 1 if bad else 0
+
+
+def _took(seconds: float) -> str:
+    """'850 ms', '12.3 s': never '0.0 s'."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
 
 if __name__ == "__main__":
     sys.exit(main())

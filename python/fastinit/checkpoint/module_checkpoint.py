@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._checkpoint_audit import audit, expected_problems
+from ._transformers_model import transformers_model
 from ._safetensors_out import (DTYPE_CODES, Entry, Progress, ShardedWriter, check_count,
                                check_sample, parse_size, plan_shards, raw_bytes)
 from ..models._construction import construction_of
@@ -120,25 +121,14 @@ def verify_transformers(out_dir: Union[str, os.PathLike], config: Dict[str, Any]
                         seed: Optional[int] = None, sample: Optional[int] = None) -> List[str]:
     """:func:`verify_module` for a transformers model's checkpoint, the meta model rebuilt from
     the directory's ``config.json`` (``config``, as :func:`fastinit.verify` loaded it; its
-    ``architectures[0]`` is a class transformers exports)."""
-    import torch  # noqa: PLC0415
-
-    fn = "fastinit.verify"
+    ``architectures[0]`` is a class transformers exports) as ``from_pretrained`` builds it."""
     out = os.fspath(out_dir)
-    try:
-        import transformers  # noqa: PLC0415
-    except ImportError:
-        raise ValueError(f"{fn}: {out} holds a model whose config.json only transformers can "
-                         f"rebuild, and transformers is not installed (or call "
-                         f"fastinit.verify_module(meta_model, out_dir))") from None
     names = config.get("architectures") or []
-    cls = getattr(transformers, names[0], None) if len(names) == 1 else None
-    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
-        raise ValueError(f"{fn}: {out}/config.json names no model class transformers has "
-                         f"(architectures: {names}); rebuild the model on the meta device and "
-                         f"call fastinit.verify_module(meta_model, out_dir)")
-    config = transformers.AutoConfig.from_pretrained(out)
-    return verify_module(lambda: cls(config), out, seed=seed, sample=sample)
+    arch = names[0] if len(names) == 1 and isinstance(names[0], str) else repr(names)
+    model = transformers_model(config, arch, "fastinit.verify",
+                               f"; {out} holds a model only transformers can rebuild from its "
+                               f"config.json (or call fastinit.verify_module(meta_model, out))")
+    return verify_module(model, out, seed=seed, sample=sample)
 
 
 def _kept(work: Any) -> Tuple[Dict[str, Any], List[str]]:
