@@ -83,7 +83,12 @@ def cuda_available() -> bool:
 
 
 def cpu_isa() -> str:
-    """The CPU kernel build chosen at run time: 'avx512', 'avx2' or 'base'."""
+    """The CPU kernel build chosen at run time: 'avx512', 'avx2' or 'base'.
+
+    The environment variable FASTINIT_ISA (base, avx2 or avx512, any case) asks for a narrower
+    build; read at import, where any other value fails the import with one line, and a build
+    the processor lacks is a RuntimeWarning naming the one that runs. Every build gives the
+    same values."""
     return str(_core.cpu_isa())
 
 
