@@ -58,7 +58,7 @@ from .diagnostics.diagnose import diagnose
 from .diagnostics.lsuv import lsuv_
 # --- end seeing initialization -----------------------------------------------------------------
 
-__version__ = "0.1.0"
+from ._engine._version import __version__
 
 
 def set_num_threads(n: int) -> None:

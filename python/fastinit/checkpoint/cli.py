@@ -10,10 +10,12 @@ import time
 from typing import List, Optional, Tuple
 
 from .._engine._torch_required import TorchNotInstalledError, require_torch
+from .._engine._version import __version__
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="fastinit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fastinit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("checkpoint", help="write a LlamaForCausalLM safetensors checkpoint")
     c.add_argument("config", help="transformers config.json (or a directory holding one)")
