@@ -71,3 +71,16 @@ def test_python_dash_m_fastinit_is_the_command(argv, shown):
                        text=True, timeout=120)
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.startswith(shown.format(version=fastinit.__version__))
+
+
+def test_release_files_name_this_version():
+    # the files a release ships besides the package: the licence pyproject declares, the
+    # citation and the changelog's newest entry, each with pyproject's version
+    with open(os.path.join(ROOT, "LICENSE"), encoding="utf-8") as f:
+        assert "Apache License" in f.read(300) and pyproject()["license"] == {"text": "Apache-2.0"}
+    version = pyproject()["version"]
+    with open(os.path.join(ROOT, "CITATION.cff"), encoding="utf-8") as f:
+        assert f"\nversion: {version}\n" in f.read()
+    with open(os.path.join(ROOT, "CHANGELOG.md"), encoding="utf-8") as f:
+        newest = next(line for line in f if line.startswith("## "))
+    assert newest.split()[1] == version == fastinit.__version__
