@@ -2,8 +2,9 @@
 
 Every value is a pure function of (seed, stream, element index) through Philox4x32-10, so
 fills are identical on any thread count, SIMD path, slice, shard, device and dtype.
-See docs/stream.md for the contract, README.md for the API and docs/architecture.md for the
-layers this package is made of.
+See docs/stream.md for the contract, docs/api.md for the initializers, docs/models.md for
+whole models and checkpoints, docs/diagnostics.md for diagnose and LSUV, and
+docs/architecture.md for the layers this package is made of.
 """
 
 from __future__ import annotations
