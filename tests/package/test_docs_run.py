@@ -10,7 +10,8 @@ reader's) carries a marker on the line just before its fence, with the reason:
 
 and is skipped; the tests below check that every marker sits right above a python fence and
 says why. A block that needs an optional library the environment lacks (transformers, timm,
-matplotlib, safetensors) skips its file, saying which; CI installs them all.
+matplotlib, safetensors) skips its file, saying which; CI installs them all. The interpreter
+imports tests/conftest.py first, so the blocks see the environment the suite sees.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ RUNNER = r"""
 import importlib.util, json, sys
 blocks = json.load(sys.stdin)
 optional = set(sys.argv[1].split(","))
+sys.path.insert(0, sys.argv[2])
+import conftest  # the suite's environment: a CUDA torchvision on CPU torch made importable
+sys.path.pop(0)
 namespace = {"__name__": "__main__"}
 for path, line, code in blocks:
     try:
@@ -89,9 +93,9 @@ for path, line, code in blocks:
 def run_blocks(blocks: List[Block], cwd: pathlib.Path,
                optional=OPTIONAL) -> subprocess.CompletedProcess:
     todo = [(str(b.path.relative_to(ROOT)), b.line, b.code) for b in blocks if not b.skip]
-    return subprocess.run([sys.executable, "-W", "error", "-c", RUNNER, ",".join(optional)],
-                          input=json.dumps(todo), capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-W", "error", "-c", RUNNER, ",".join(optional),
+                           str(ROOT / "tests")], input=json.dumps(todo), capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
 
 
 @pytest.mark.parametrize("path", [p for p in doc_files() if python_blocks(p)],
@@ -157,13 +161,28 @@ def test_a_warning_fails(tmp_path: pathlib.Path) -> None:
 def test_only_a_missing_optional_library_skips(tmp_path: pathlib.Path) -> None:
     missing = [Block(DOC, 1, "import no_such_library_xyz.sub", "")]
     r = run_blocks(missing, tmp_path, optional={"no_such_library_xyz"})
-    assert r.returncode == 0 and r.stdout.startswith("OPTIONAL-MISSING no_such_library_xyz")
+    assert r.returncode == 0 and "\nOPTIONAL-MISSING no_such_library_xyz (" in "\n" + r.stdout
     assert run_blocks(missing, tmp_path, optional=set()).returncode != 0
     chained = [Block(DOC, 1, "try:\n    import no_such_library_xyz\nexcept ImportError as e:\n"
                              "    raise ImportError('needs no_such_library_xyz') from e", "")]
     r = run_blocks(chained, tmp_path, optional={"no_such_library_xyz"})
-    assert r.returncode == 0 and r.stdout.startswith("OPTIONAL-MISSING no_such_library_xyz")
+    assert r.returncode == 0 and "\nOPTIONAL-MISSING no_such_library_xyz (" in "\n" + r.stdout
     # an installed optional library whose submodule is missing is an error, not a skip
     r = run_blocks([Block(DOC, 1, "import json._no_such_submodule_", "")], tmp_path,
                    optional={"json"})
     assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr
+
+
+def test_blocks_import_what_the_suite_imports(tmp_path: pathlib.Path) -> None:
+    # transformers imports torchvision when it is installed; the suite's conftest makes a CUDA
+    # torchvision importable on CPU torch, and the docs' blocks get the same
+    for name in ("torchvision", "transformers"):
+        if _has(name):
+            r = run_blocks([Block(DOC, 1, f"import {name}", "")], tmp_path)
+            assert r.returncode == 0, r.stderr
+
+
+def _has(name: str) -> bool:
+    import importlib.util  # noqa: PLC0415
+
+    return importlib.util.find_spec(name) is not None
