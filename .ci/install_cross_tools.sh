@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Best effort: installs what tests/test_cross_aarch64.py needs (aarch64-linux-gnu-g++ and
+# Best effort: installs what tests/engine/test_cross_aarch64.py needs (aarch64-linux-gnu-g++ and
 # qemu-aarch64, from Debian/Ubuntu's g++-aarch64-linux-gnu and qemu-user). Never fails CI: where
 # they cannot be installed it says why, and that test skips with its own reason.
 set -uo pipefail
@@ -31,6 +31,6 @@ if install >"$log" 2>&1; then
   echo "CI: aarch64 cross tools ready ($(( $(date +%s) - start )) s): the aarch64 cross check runs"
 else
   tail -n 5 "$log"
-  echo "CI: could not install the aarch64 cross tools (above); tests/test_cross_aarch64.py will skip"
+  echo "CI: could not install the aarch64 cross tools (above); tests/engine/test_cross_aarch64.py will skip"
 fi
 exit 0

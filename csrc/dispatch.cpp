@@ -146,14 +146,14 @@ void check_params(const FillRequest& r) {
                     : r.kind == DistKind::bits       ? 0 : 2;
   for (int i = 0; i < count; ++i)
     if (!std::isfinite(r.params[i]))
-      throw ValueError(tagged(r.fn, "parameters must be finite, got " + std::to_string(r.params[i])));
+      throw ValueError(tagged(r.fn, "parameters must be finite, got " + number(r.params[i])));
   const double* p = r.params;
   if (r.kind == DistKind::uniform && p[0] > p[1])
-    throw ValueError(tagged(r.fn, "a must be <= b, got a=" + std::to_string(p[0]) + ", b=" + std::to_string(p[1])));
+    throw ValueError(tagged(r.fn, "a must be <= b, got a=" + number(p[0]) + ", b=" + number(p[1])));
   if ((r.kind == DistKind::normal || r.kind == DistKind::trunc_normal) && !(p[1] >= 0))
-    throw ValueError(tagged(r.fn, "std must be >= 0, got " + std::to_string(p[1])));
+    throw ValueError(tagged(r.fn, "std must be >= 0, got " + number(p[1])));
   if (r.kind == DistKind::trunc_normal && p[2] > p[3])
-    throw ValueError(tagged(r.fn, "a must be <= b, got a=" + std::to_string(p[2]) + ", b=" + std::to_string(p[3])));
+    throw ValueError(tagged(r.fn, "a must be <= b, got a=" + number(p[2]) + ", b=" + number(p[3])));
 }
 
 }  // namespace

@@ -90,7 +90,7 @@ double max_finite(DType d) {
 // between CPU and GPU: refused, naming the parameter and the dtype.
 void check_in_range(DType d, const char* fn, const char* name, double x) {
   if (!finite_in(d, x))
-    throw ValueError(tagged(fn, std::string(name) + "=" + std::to_string(x) + " is out of " +
+    throw ValueError(tagged(fn, std::string(name) + "=" + number(x) + " is out of " +
                                     dtype_name(d) + "'s range (the fill would hold inf or NaN)"));
 }
 
@@ -163,8 +163,8 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       const double zmax = is_narrow(d) ? 6.4 : 8.3;
       const double reach = std::fabs(user[0]) + zmax * user[1];
       if (!std::isfinite(reach) || !finite_in(d, reach))
-        throw ValueError(tagged(fn, "mean and std reach |mean| + " + std::to_string(zmax) +
-                                        " std = " + std::to_string(reach) + ", out of " +
+        throw ValueError(tagged(fn, "mean and std reach |mean| + " + number(zmax) +
+                                        " std = " + number(reach) + ", out of " +
                                         dtype_name(d) + "'s range (the fill would hold inf)"));
       job.p[0] = to_compute(d, user[0]);
       job.p[1] = to_compute(d, user[1]);
@@ -216,8 +216,8 @@ void prepare_distribution(FillJob& job, const double* user, const char* fn) {
       if (b > big) cut += std_normal_cdf((mean - big) / std) - mass_hi;
       if (cut > 0x1p-24 * mass)
         throw ValueError(tagged(fn, "[a, b] holds values past " + std::string(dtype_name(d)) +
-                                        "'s largest (" + std::to_string(big) + ") with " +
-                                        std::to_string(cut / mass) + " of the mass: they "
+                                        "'s largest (" + number(big) + ") with " +
+                                        number(cut / mass) + " of the mass: they "
                                         "would pile up at the bound"));
       break;
     }

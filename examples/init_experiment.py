@@ -22,8 +22,12 @@ set (orthonormal, then each layer's output std set to 1 and mean to 0).
 Prints train / test accuracy and the final cost per init, and writes cost curves and decision
 boundaries as PNGs to --out (default examples/out/) when matplotlib is installed.
 
-    python examples/init_experiment.py            # full run (about 30 s on one core)
+    python examples/init_experiment.py            # full run: about 50 s of one core's time
     python examples/init_experiment.py --quick    # 1,500 iterations, for smoke tests
+
+Measured on a 2-core VM: 46-52 s of CPU time (one thread; each init 4-8 s of 15,000 tiny
+steps, paced by torch's per-operation overhead, not arithmetic), 57 s of wall time when the
+machine was otherwise idle and up to 5 minutes while other jobs shared its cores.
 
 On a terminal each init shows its progress until its row is printed.
 
@@ -121,6 +125,8 @@ def plot(results: Dict[str, dict], xs: Tuple[Tensor, Tensor], out: str, every: i
     """cost_curves.png and decision_boundaries.png in ``out``; a message without matplotlib."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
     except ImportError:
         print("matplotlib is not installed: no plots (pip install matplotlib)")
         return
@@ -128,11 +134,14 @@ def plot(results: Dict[str, dict], xs: Tuple[Tensor, Tensor], out: str, every: i
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
     for name, r in results.items():
-        ax.plot([i * every for i in range(len(r["costs"]))], r["costs"], label=name,
-                ls="--" if name == "zeros" else "-")
+        # zeros and normal /10 both stay near log 2: zeros goes on top, dotted and black, so
+        # that neither hides the other
+        on_top = dict(ls=(0, (1, 3)), lw=2.5, color="black", zorder=3) if name == "zeros" else {}
+        ax.plot([i * every for i in range(len(r["costs"]))], r["costs"], label=name, **on_top)
     ax.set(yscale="log", xlabel="iteration", ylabel="cost (binary cross-entropy)",
            title="2-10-5-1 ReLU net on circles: cost per initialization")
-    ax.legend(fontsize=8, ncol=3)
+    ax.legend(fontsize=8, ncol=3, title="init (zeros: dotted, drawn on top)",
+              title_fontsize=8)
     fig.savefig(os.path.join(out, "cost_curves.png"), dpi=110)
 
     x_train, y_train = xs
@@ -141,15 +150,32 @@ def plot(results: Dict[str, dict], xs: Tuple[Tensor, Tensor], out: str, every: i
     grid = torch.from_numpy(np.c_[gx.ravel(), gy.ravel()])
     cols = 3
     rows = math.ceil(len(results) / cols)
-    fig = Figure(figsize=(3.2 * cols, 3.2 * rows), layout="constrained")
-    for ax, (name, r) in zip(fig.subplots(rows, cols).ravel(), results.items()):
+    fig = Figure(figsize=(3.2 * cols, 3.2 * rows + 0.8), layout="constrained")
+    grid_spec = fig.add_gridspec(rows + 1, cols, height_ratios=[1.0] * rows + [0.2])
+    panels = [fig.add_subplot(grid_spec[i // cols, i % cols]) for i in range(len(results))]
+    colors = {0: ("#f4c6c6", "red"), 1: ("#c6d8f4", "blue")}  # label: (region, points)
+    for ax, (name, r) in zip(panels, results.items()):
         with torch.no_grad():
             z = (r["model"](grid).squeeze(1) > 0).double().numpy().reshape(gx.shape)
-        ax.contourf(gx, gy, z, levels=[-0.5, 0.5, 1.5], colors=["#f4c6c6", "#c6d8f4"])
-        ax.scatter(x_train[:, 0], x_train[:, 1], c=y_train, cmap="bwr_r", s=6, vmin=0, vmax=1)
+        ax.contourf(gx, gy, z, levels=[-0.5, 0.5, 1.5], colors=[colors[0][0], colors[1][0]])
+        for label, (_, point) in colors.items():
+            on = y_train == label
+            ax.scatter(x_train[on, 0], x_train[on, 1], color=point, s=6)
         ax.set(title=f"{name}: train {r['train'][0]:.0%}, test {r['test'][0]:.0%}", xticks=[],
                yticks=[], aspect="equal")
         ax.title.set_fontsize(9)
+    fig.suptitle(f"Decision boundaries after {r['iters']} steps of gradient descent, "
+                 f"one network per init (first seed)")
+    key = fig.add_subplot(grid_spec[rows, :])
+    key.axis("off")
+    key.legend(handles=[
+        Line2D([], [], ls="", marker="o", ms=4, color=colors[0][1],
+               label="training point, outer circle (label 0)"),
+        Line2D([], [], ls="", marker="o", ms=4, color=colors[1][1],
+               label="training point, inner circle (label 1)"),
+        Patch(color=colors[0][0], label="predicted outer (0)"),
+        Patch(color=colors[1][0], label="predicted inner (1)"),
+    ], loc="center", ncol=2, fontsize=9, frameon=False)
     fig.savefig(os.path.join(out, "decision_boundaries.png"), dpi=110)
     print(f"plots: {os.path.join(out, 'cost_curves.png')}, "
           f"{os.path.join(out, 'decision_boundaries.png')}")
@@ -173,6 +199,7 @@ def run(name: str, data: Tuple[Tensor, ...], seeds: List[int], iters: int, lr: f
         r["cost"].append(costs[-1])
         r.setdefault("model", model)
         r.setdefault("costs", costs)
+        r["iters"] = iters
     return r
 
 

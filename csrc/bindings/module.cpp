@@ -3,7 +3,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdlib>
+
 #include "../core/philox.h"
+#include "../cpu/isa_request.h"
 #include "../dispatch.h"
 #include "../errors.h"
 #include "../testing/tile_emulate.h"
@@ -152,6 +155,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 256, py::arg("fault") = 0);
   m.def("philox4x32_10", &philox_py, py::arg("counters"), py::arg("keys"));
   m.def("cpu_isa", &cpu::isa_name);
+  m.def("isa_request_note", &cpu::isa_request_note, py::arg("value"), py::arg("running"));
+  // FASTINIT_ISA is checked at import: an unknown value fails the import with its one line; a
+  // build the processor lacks is a RuntimeWarning naming the one that runs.
+  const std::string note = cpu::isa_request_note(std::getenv("FASTINIT_ISA"), cpu::isa_name());
+  if (!note.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, note.c_str(), 1) != 0)
+    throw py::error_already_set();
   m.def("set_num_threads", &cpu::set_num_threads);
   m.def("get_num_threads", &cpu::get_num_threads);
   m.def("max_threads", &cpu::max_threads);

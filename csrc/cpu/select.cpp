@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "../dispatch.h"
 #include "../errors.h"
+#include "isa_request.h"
 #include "pages.h"
 
 namespace fastinit {
@@ -24,6 +24,9 @@ namespace {
 enum class Isa { base, avx2, avx512 };
 
 Isa detect() {
+  // FASTINIT_ISA forces a narrower build (tests use it to compare the paths); an unknown value
+  // is refused on every processor, a wider one than it has gives the widest it has.
+  const IsaRequest asked = isa_request(std::getenv("FASTINIT_ISA"));
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -31,12 +34,12 @@ Isa detect() {
   const bool has512 = has2 && __builtin_cpu_supports("avx512f") &&
                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512vl");
-  // FASTINIT_ISA=base|avx2 forces a narrower build (tests use it to compare the paths).
-  const char* forced = std::getenv("FASTINIT_ISA");
-  if (forced && !std::strcmp(forced, "base")) return Isa::base;
-  if (forced && !std::strcmp(forced, "avx2")) return has2 ? Isa::avx2 : Isa::base;
+  if (asked == IsaRequest::base) return Isa::base;
+  if (asked == IsaRequest::avx2) return has2 ? Isa::avx2 : Isa::base;
   if (has512) return Isa::avx512;
   if (has2) return Isa::avx2;
+#else
+  (void)asked;
 #endif
   return Isa::base;  // also every non-x86 processor: CMake builds only the portable kernels there
 }

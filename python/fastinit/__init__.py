@@ -2,8 +2,9 @@
 
 Every value is a pure function of (seed, stream, element index) through Philox4x32-10, so
 fills are identical on any thread count, SIMD path, slice, shard, device and dtype.
-See docs/stream.md for the contract, README.md for the API and docs/architecture.md for the
-layers this package is made of.
+See docs/stream.md for the contract, docs/api.md for the initializers, docs/models.md for
+whole models and checkpoints, docs/diagnostics.md for diagnose and LSUV, and
+docs/architecture.md for the layers this package is made of.
 """
 
 from __future__ import annotations
@@ -82,7 +83,12 @@ def cuda_available() -> bool:
 
 
 def cpu_isa() -> str:
-    """The CPU kernel build chosen at run time: 'avx512', 'avx2' or 'base'."""
+    """The CPU kernel build chosen at run time: 'avx512', 'avx2' or 'base'.
+
+    The environment variable FASTINIT_ISA (base, avx2 or avx512, any case) asks for a narrower
+    build; read at import, where any other value fails the import with one line, and a build
+    the processor lacks is a RuntimeWarning naming the one that runs. Every build gives the
+    same values."""
     return str(_core.cpu_isa())
 
 

@@ -53,3 +53,34 @@ def test_the_release_smoke_test_passes_here():
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.startswith(f"smoke: {DISTRIBUTION} {fastinit.__version__} ok (")
     assert r.stdout.rstrip().endswith("torch present)")
+
+
+def test_version_flag_prints_the_version(capsys):
+    from fastinit.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"fastinit {fastinit.__version__}\n"
+
+
+@pytest.mark.parametrize("argv, shown", [(["--version"], "fastinit {version}\n"),
+                                         (["--help"], "usage: fastinit")])
+def test_python_dash_m_fastinit_is_the_command(argv, shown):
+    r = subprocess.run([sys.executable, "-m", "fastinit", *argv], capture_output=True,
+                       text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.startswith(shown.format(version=fastinit.__version__))
+
+
+def test_release_files_name_this_version():
+    # the files a release ships besides the package: the licence pyproject declares, the
+    # citation and the changelog's newest entry, each with pyproject's version
+    with open(os.path.join(ROOT, "LICENSE"), encoding="utf-8") as f:
+        assert "Apache License" in f.read(300) and pyproject()["license"] == {"text": "Apache-2.0"}
+    version = pyproject()["version"]
+    with open(os.path.join(ROOT, "CITATION.cff"), encoding="utf-8") as f:
+        assert f"\nversion: {version}\n" in f.read()
+    with open(os.path.join(ROOT, "CHANGELOG.md"), encoding="utf-8") as f:
+        newest = next(line for line in f if line.startswith("## "))
+    assert newest.split()[1] == version == fastinit.__version__

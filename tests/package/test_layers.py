@@ -31,9 +31,10 @@ LAYERS = {
 }
 #: the compiled extension (pybind11, no Python imports): below every layer
 BOTTOM = {"fastinit._core"}
-#: the package root (the public API: imports every layer; registers the old module paths) and
-#: fastinit/cli.py (the CLI's old path, a file for `python -m`): above every layer
-TOP = {"fastinit", "fastinit.cli"}
+#: the package root (the public API: imports every layer; registers the old module paths),
+#: fastinit/cli.py (the CLI's old path, a file for `python -m`) and fastinit/__main__.py
+#: (`python -m fastinit`): above every layer
+TOP = {"fastinit", "fastinit.cli", "fastinit.__main__"}
 _IMPORT_CALLS = {"import_module", "__import__"}
 
 

@@ -15,6 +15,7 @@ from typing import Any, List, Optional, Tuple
 
 from ._signals import Interrupted
 from .._engine._torch_required import TorchNotInstalledError, require_torch
+from .._engine._version import __version__
 
 # the function's name that library messages start with; the CLI says its own
 _PREFIX = re.compile(r"^fastinit(\.\w+)*: ")
@@ -22,6 +23,7 @@ _PREFIX = re.compile(r"^fastinit(\.\w+)*: ")
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="fastinit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fastinit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("checkpoint", help="write a LlamaForCausalLM safetensors checkpoint")
     c.add_argument("config", help="transformers config.json (or a directory holding one)")

@@ -401,7 +401,18 @@ class patch(contextlib.ContextDecorator):  # noqa: N801 - used like contextlib.s
 
     See the module docstring for what is routed and when torch's own code runs instead.
     Re-entrant and nestable; everything is restored when the outermost context exits.
+    ``@fastinit.patch`` and ``@fastinit.patch()`` both decorate a function, which then runs
+    patched on each call.
     """
+
+    def __new__(cls, func: Optional[Callable[..., Any]] = None) -> Any:
+        self = super().__new__(cls)
+        if func is None:
+            return self
+        if not callable(func):
+            raise TypeError(f"fastinit.patch: takes no argument, or a function to decorate; "
+                            f"got {type(func).__name__}")
+        return self(func)  # @fastinit.patch without parentheses: the wrapped function
 
     def __enter__(self) -> "patch":
         require_torch("fastinit.patch")
