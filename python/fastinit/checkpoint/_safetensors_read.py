@@ -24,10 +24,18 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(raw: Any, refusal: str) -> Any:
-    """``raw`` (str or bytes) as strict JSON; ValueError ``refusal (why)`` when it is not."""
+def _infinity_only(name: str) -> Any:
+    if name == "NaN":
+        _no_constant(name)
+    return float(name)
+
+
+def parse_json(raw: Any, refusal: str, infinity: bool = False) -> Any:
+    """``raw`` (str or bytes) as strict JSON; ValueError ``refusal (why)`` when it is not.
+    ``infinity``: ``Infinity`` / ``-Infinity`` are numbers too, as in the config.json that
+    transformers' ``save_pretrained`` writes (Mamba2's ``time_step_limit``); ``NaN`` never."""
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return json.loads(raw, parse_constant=_infinity_only if infinity else _no_constant)
     except RecursionError:
         raise ValueError(f"{refusal} (nested deeper than a reader can take)") from None
     except ValueError as e:  # JSONDecodeError, bad UTF-8, NaN / Infinity

@@ -144,8 +144,9 @@ def load_config(config: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, An
         fd = open_regular(path, follow=True)
     except OSError as e:
         raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
-    try:  # bad JSON or UTF-8, NaN / Infinity, nested too deeply: a ValueError
-        cfg = parse_json(read_small(fd, 64 << 20), f"{path} is not a JSON config")
+    try:  # bad JSON or UTF-8, NaN, nested too deeply: a ValueError
+        cfg = parse_json(read_small(fd, 64 << 20), f"{path} is not a JSON config",
+                         infinity=True)
     finally:
         os.close(fd)
     if not isinstance(cfg, dict):
