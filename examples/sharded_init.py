@@ -16,8 +16,8 @@ tied embeddings) in bfloat16, with the padding token Llama 3's fine-tuning recip
 ``--check`` gathers every tensor (``full_tensor()``, one at a time) and compares its bits with
 ``fastinit.materialize`` on rank 0 (which then holds the unsharded model too). Rank 0 prints,
 for every rank, the seconds ``init_sharded`` took (wall and CPU), the bytes of its shards and
-its peak resident memory before and after. On GPUs (``--device cuda``, NCCL) the values are computed on each rank's CPU
-and its blocks copied to its GPU.
+its peak resident memory before and after. On GPUs (``--device cuda``, NCCL) the values are
+computed on each rank's CPU and its blocks copied to its GPU.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ def _check(model: Any, build: Callable[[], Any], seed: int) -> int:
     if dist.get_rank() == 0:
         unsharded = fastinit.materialize(build, dtype=torch.bfloat16, seed=seed)
         want = dict(unsharded.named_parameters()) | dict(unsharded.named_buffers())
-    differ = 0
-    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+    differ, tensors = 0, list(model.named_parameters()) + list(model.named_buffers())
+    for name, t in tensors:
         full = t.full_tensor() if hasattr(t, "full_tensor") else t
         if dist.get_rank() == 0 and not torch.equal(_bits(full), _bits(want.pop(name))):
             print(f"  {name}: differs")
@@ -108,8 +108,8 @@ def _check(model: Any, build: Callable[[], Any], seed: int) -> int:
     if dist.get_rank() == 0:
         differ += len(want)  # a tensor the sharded model lacks
         tied = model.lm_head.weight is model.model.embed_tokens.weight
-        print(f"check: {differ} tensor(s) differ from the unsharded materialize; "
-              f"head tied to the embedding: {tied}")
+        print(f"check: {differ} of {len(tensors)} tensors differ from the unsharded "
+              f"materialize; head tied to the embedding: {tied}")
     return differ
 
 
