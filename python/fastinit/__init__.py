@@ -52,6 +52,7 @@ from .init.nn_init import (
 from ._engine.streams import stream_of
 from .models.module_init import init_dtensor_, init_module
 from .models.deferred import materialize
+from .models.sharded_init import init_sharded
 from .checkpoint.checkpoints import checkpoint, verify
 from .checkpoint.module_checkpoint import checkpoint_module, verify_module
 # --- end whole models and checkpoints ---------------------------------------------------------
@@ -110,6 +111,7 @@ __all__ = [
     "init_module",
     "init_dtensor_",
     "materialize",
+    "init_sharded",
     "checkpoint",
     "checkpoint_module",
     "verify",

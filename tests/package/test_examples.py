@@ -93,3 +93,21 @@ def test_init_experiment_shows_progress_on_a_terminal(tmp_path: Path) -> None:
     # each init counts its iterations in place, then its row overwrites the count
     assert "\rHe          iteration 1500/1500" in text
     assert re.search(r"\rHe\s+[\d.]+%\s+[\d.]+%\s+[\d.eE+-]+\s+[\d.]+s\r?\n", text), text
+
+
+def test_sharded_init_quick_check() -> None:
+    """The torchrun example as one rank on a tiny Llama: its gathered tensors equal the
+    unsharded materialize, bit for bit (the gloo tests in tests/models/test_sharded_init.py
+    cover 2 and 4 ranks)."""
+    pytest.importorskip("transformers")
+    tests = str(Path(__file__).resolve().parents[1])
+    # outside pytest, transformers needs tests/conftest.py's torchvision workaround
+    code = ("import runpy, sys\nsys.path.insert(0, sys.argv[1])\nimport conftest\n"
+            "sys.argv = sys.argv[2:]\nrunpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code, tests, str(EXAMPLES / "sharded_init.py"),
+                           "--quick", "--check"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "error"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^check: 0 of 2[0-9] tensors differ from the unsharded materialize; "
+                     r"head tied to the embedding: True$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^rank\s+init_sharded s.*\n\s+0\s+[\d.]+", proc.stdout, re.M), proc.stdout

@@ -72,6 +72,7 @@ TORCH_ENTRY_POINTS = {
     "init_module": "fastinit.init_module(object())",
     "init_dtensor_": "fastinit.init_dtensor_(object(), name='w', seed=0)",
     "materialize": "fastinit.materialize(lambda: None)",
+    "init_sharded": "fastinit.init_sharded(object())",
     "checkpoint": "fastinit.checkpoint({'hidden_size': 8}, 'never-written')",
     "checkpoint_module": "fastinit.checkpoint_module(object(), 'never-written')",
     "verify": "fastinit.verify('no-such-dir')",

@@ -208,9 +208,14 @@ def _same_tensors(given: Any, rebuilt: Any, fn: str) -> None:
         raise ValueError(f"{fn}: {type(given).__name__} rebuilt from its config does not hold "
                          f"the model's tensors ({', '.join(diff[:4])}): the model was changed "
                          f"after construction; pass the function that builds it instead")
+    take_dtypes(rebuilt, {n: t.dtype for n, t in want.items()})
+
+
+def take_dtypes(rebuilt: Any, want: Dict[str, Any]) -> None:
+    """Each tensor of the meta model ``rebuilt`` named in ``want`` cast to that dtype."""
     for module_name, module in rebuilt.named_modules():
         for store in (module._parameters, module._buffers):
             for attr, t in store.items():
                 name = f"{module_name}.{attr}" if module_name else attr
-                if t is not None and name in want and t.dtype != want[name].dtype:
-                    t.data = t.data.to(want[name].dtype)
+                if t is not None and name in want and t.dtype != want[name]:
+                    t.data = t.data.to(want[name])
