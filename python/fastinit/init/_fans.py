@@ -124,5 +124,10 @@ def fans_for(fn: str, tensor: Any, global_shape: Optional[Sequence[int]]) -> Tup
 
 def correct_fan_for(fn: str, tensor: Any, mode: str,
                     global_shape: Optional[Sequence[int]]) -> int:
-    """:func:`_calculate_correct_fan` on the global shape (torch's checks, in torch's order)."""
-    return _correct_fan(fan_shape(fn, tensor, global_shape), mode)
+    """:func:`_calculate_correct_fan` on the global shape (torch's checks, in torch's order;
+    a mode that is no str keeps torch's AttributeError, with a line that says what mode is)."""
+    shape = fan_shape(fn, tensor, global_shape)
+    if not isinstance(mode, str):
+        raise AttributeError(f"fastinit.{fn}: mode must be a str, 'fan_in' or 'fan_out' (any "
+                             f"case), got {mode!r}")
+    return _correct_fan(shape, mode)

@@ -279,7 +279,9 @@ def constant_(tensor: T, val: float) -> T:
     rounded to float32, then to the tensor's dtype (float64: as is), NumPy arrays included.
     A value that overflows the dtype raises torch's RuntimeError ("value cannot be converted
     to type c10::Half without overflow"); inf / NaN, complex, tensors and non-float torch
-    dtypes use ``Tensor.fill_`` (torch's own results and errors).
+    dtypes use ``Tensor.fill_`` (torch's own results and errors), but a complex value whose
+    imaginary part torch would drop with only a warning (NumPy's complex64, a complex tensor)
+    into a real tensor is a TypeError.
     """
     out = torch_function(constant_, tensor, val=val)
     if out is not _NOT_OVERRIDDEN:
@@ -306,6 +308,15 @@ def constant_impl(tensor: T, val: float) -> T:
             tensor[...] = v
             return tensor
     if is_torch_tensor(tensor):
+        # torch refuses a Python complex with an imaginary part for a real tensor ("cannot be
+        # converted ... without overflow"), but keeps the real part of NumPy's complex64 (also
+        # for a complex tensor) and of a complex tensor with only a warning
+        if _fills.is_complex_number(val) and not isinstance(val, complex):
+            if not tensor.is_complex():
+                raise TypeError(f"fastinit.constant_: val must be a real number for a "
+                                f"{tensor.dtype} tensor, got {val!r}")
+            if not is_torch_tensor(val):
+                val = complex(val)
         with sys.modules["torch"].no_grad():
             tensor.detach().fill_(val)
         return tensor

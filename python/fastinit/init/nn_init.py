@@ -61,7 +61,8 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 from ._fans import _calculate_correct_fan, _calculate_fan_in_and_fan_out  # noqa: F401
 from ._fans import calculate_gain, correct_fan_for, fans_for, shape_of
 from .._engine._fills import ones_, zeros_  # noqa: F401
-from ._structured import dirac_, eye_, orthogonal_, sparse_
+from ._orthogonal import orthogonal_
+from ._structured import dirac_, eye_, sparse_
 from ._torch_compat import (  # noqa: F401
     _NOT_OVERRIDDEN,
     constant_,
