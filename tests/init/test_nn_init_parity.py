@@ -267,6 +267,18 @@ def test_negative_groups_refused_where_torch_fills_zeros() -> None:
     assert t.isnan().all()
 
 
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "kaiming_normal_"])
+def test_infinite_slope_refused_where_torch_fills_zeros(name: str) -> None:
+    t = E(3, 4)
+    getattr(torch_init, name)(t, math.inf)  # gain sqrt(2 / (1 + inf)) = 0
+    assert (t == 0).all()
+    t = E(3, 4)
+    with pytest.raises(ValueError, match=rf"^fastinit\.{name}: a \(leaky_relu's negative "
+                                         r"slope\) must be finite, got inf"):
+        getattr(nn_init, name)(t, math.inf)
+    assert t.isnan().all()
+
+
 UNTOUCHED: List[Tuple[str, Callable[[], Any], Callable[[Any], Any]]] = [
     ("uniform a>b", lambda: E(3), lambda t: nn_init.uniform_(t, 1, 0)),
     ("uniform half", lambda: E(3, dtype=torch.half), lambda t: nn_init.uniform_(t, 0, 1e5)),

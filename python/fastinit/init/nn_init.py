@@ -180,12 +180,17 @@ def xavier_normal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
 
 def _kaiming_std(fn: str, tensor: Any, a: float, mode: str, nonlinearity: str,
                  global_shape: Shape) -> Optional[float]:
-    """gain / sqrt(fan), or None (after torch's warning) for a zero-element tensor."""
+    """gain / sqrt(fan), or None (after torch's warning) for a zero-element tensor. A
+    leaky_relu slope ``a`` of +-inf is a ValueError (torch fills zeros; NaN keeps torch's
+    RuntimeError, as its bound or std is NaN)."""
     if 0 in shape_of(fn, tensor):
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return None
     fan = correct_fan_for(fn, tensor, mode, global_shape)
     gain = calculate_gain(nonlinearity, a)
+    if nonlinearity == "leaky_relu" and a is not None and math.isinf(a):
+        raise ValueError(f"fastinit.{fn}: a (leaky_relu's negative slope) must be finite, "
+                         f"got {a} (the bound would be 0)")
     return gain / math.sqrt(fan)
 
 
