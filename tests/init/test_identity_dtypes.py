@@ -77,3 +77,22 @@ def test_numpy_integer_targets(dtype):
     assert np.array_equal(a, expected.numpy().astype(dtype))
     e = np.full((3, 5), 7, dtype=dtype)
     assert np.array_equal(nn_init.eye_(e), np.eye(3, 5, dtype=dtype))
+
+
+@pytest.mark.parametrize("transform", ["vmap", "grad", "functionalize"])
+@pytest.mark.parametrize("name, shape", [("eye_", (3, 4)), ("dirac_", (4, 3, 3))])
+def test_torch_func_transforms_as_torch(transform, name, shape):
+    """eye_ and dirac_ write through torch ops only and draw nothing, so torch.func handles
+    them as it handles torch's (the random fills refuse transforms: test_compile.py)."""
+    def run(module):
+        fn = getattr(module, name)
+        if transform == "vmap":
+            return torch.func.vmap(lambda x: fn(x) * 1)(torch.zeros((2,) + shape))
+        if transform == "grad":
+            return torch.func.grad(lambda x: fn(x).sum())(torch.zeros(shape))
+        return torch.func.functionalize(lambda x: fn(x) * 1)(torch.zeros(shape))
+    if name == "eye_" and transform == "vmap":  # torch: no batching rule for aten::eye.m_out
+        expected = torch.eye(*shape).expand((2,) + shape)
+    else:
+        expected = run(torch.nn.init)
+    assert torch.equal(run(nn_init), expected)

@@ -93,9 +93,11 @@ def _calculate_correct_fan(tensor: Any, mode: str) -> int:
     return _correct_fan(tuple(tensor.shape), mode)
 
 
-def shape_of(fn: str, tensor: Any) -> Tuple[int, ...]:
-    """The shape of a torch tensor or NumPy array; anything else is a clear TypeError."""
-    check_writable(tensor, fn)  # every caller writes it; first, as nested tensors lack .shape
+def shape_of(fn: str, tensor: Any, torch_ops_only: bool = False) -> Tuple[int, ...]:
+    """The shape of a torch tensor or NumPy array; anything else is a clear TypeError.
+    ``torch_ops_only`` as :func:`fastinit._engine._targets.check_writable`'s."""
+    # every caller writes it; first, as nested tensors lack .shape
+    check_writable(tensor, fn, torch_ops_only)
     shape = getattr(tensor, "shape", None)
     if shape is None:
         raise TypeError(

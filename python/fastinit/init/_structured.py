@@ -24,6 +24,7 @@ from .._engine._fills import is_complex_number, random_bits_
 from .._engine._seeds import key_and_stream
 from .._engine._targets import is_torch_tensor
 from ._torch_compat import is_meta, normal_impl
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 
@@ -32,6 +33,7 @@ MASK_STREAM_OFFSET = 1 << 63
 _MASK_CHUNK = 1 << 22  # mask words generated per block of columns
 
 
+@traceable
 def eye_(tensor: T) -> T:
     """Fill the 2-D ``tensor`` with the identity matrix: 1 where i == j, else 0.
 
@@ -40,7 +42,7 @@ def eye_(tensor: T) -> T:
     ValueError("Only tensors with 2 dimensions are supported"). A dtype torch cannot fill
     raises before anything is written.
     """
-    shape = shape_of("eye_", tensor)
+    shape = shape_of("eye_", tensor, torch_ops_only=True)  # torch.func handles its ops
     if len(shape) != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     if is_torch_tensor(tensor):
@@ -74,6 +76,7 @@ def _dirac_indices(shape: Tuple[int, ...], groups: int) -> Tuple[list, list]:
     return rows, cols
 
 
+@traceable
 def dirac_(tensor: T, groups: int = 1) -> T:
     """Fill the 3-, 4- or 5-D ``tensor`` with the Dirac delta: a convolution identity.
 
@@ -85,7 +88,7 @@ def dirac_(tensor: T, groups: int = 1) -> T:
     ValueError, both with "groups must be >= 1". Any dtype torch's ``fill_`` fills (the
     unsigned ones included); any other raises before anything is written.
     """
-    shape = shape_of("dirac_", tensor)
+    shape = shape_of("dirac_", tensor, torch_ops_only=True)  # torch.func handles its ops
     if len(shape) not in [3, 4, 5]:
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if isinstance(groups, numbers.Real) and groups <= 0:  # torch: % 0, or zeros for groups < 0
@@ -98,15 +101,16 @@ def dirac_(tensor: T, groups: int = 1) -> T:
     rows, cols = _dirac_indices(shape, groups)
     centre = tuple(s // 2 for s in shape[2:])
     if is_torch_tensor(tensor):
+        # as in eye_: one kernel for both writes (index_put fills fewer dtypes); the tensor
+        # itself, no detach(), so the view below is one step from its base, as
+        # torch.func.functionalize needs
         with sys.modules["torch"].no_grad():
-            t = tensor.detach()
-            t.fill_(0)  # as in eye_: one kernel for both writes (index_put fills fewer dtypes)
-            if rows:
-                # the ones, (g * out + d, d, *centre), as one strided view: g, then d
-                out, st = shape[0] // groups, t.stride()
-                ones = t.as_strided((groups, len(rows) // groups), (out * st[0], st[0] + st[1]),
-                                    t.storage_offset() + sum(c * s for c, s in zip(centre, st[2:])))
-                ones.fill_(1)
+            tensor.fill_(0)
+            if rows:  # the ones, (g * out + d, d, *centre), as one strided view: g, then d
+                out, st = shape[0] // groups, tensor.stride()
+                offset = tensor.storage_offset() + sum(c * s for c, s in zip(centre, st[2:]))
+                tensor.as_strided((groups, len(rows) // groups),
+                                  (out * st[0], st[0] + st[1]), offset).fill_(1)
         return tensor
     tensor[...] = 0  # type: ignore[index]
     if rows:
@@ -125,6 +129,7 @@ def _mask_rows(key: int, stream: int, rows: int, c0: int, c1: int, k: int) -> np
     return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64).T
 
 
+@traceable
 def sparse_(tensor: T, sparsity: float, std: float = 0.01, generator: Any = None, *,
             seed: Optional[int] = None) -> T:
     r"""Fill the 2-D ``tensor`` as a sparse matrix (Martens 2010): N(0, std²) values, then
