@@ -619,3 +619,17 @@ def test_complex_value_into_a_complex_tensor_keeps_its_imaginary_part() -> None:
     for value in (np.complex64(0.5 + 1j), np.array(0.5 + 1j), 0.5 + 1j):
         t = init.constant_(torch.zeros(3, dtype=torch.complex64), value)
         assert (t == 0.5 + 1j).all()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: init.kaiming_uniform_(torch.empty(0, 3)),
+    lambda: init.kaiming_normal_(torch.empty(0, 3)),
+    lambda: init.trunc_normal_(torch.empty(3), 10, 1, -2, 2, seed=1),
+    lambda: init._no_grad_trunc_normal_(torch.empty(3), 10, 1, -2, 2, seed=1),
+], ids=["kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "_no_grad_trunc_normal_"])
+def test_warnings_point_at_the_callers_line(call: Callable[[], Any]) -> None:
+    """Through the wrapper every public initializer has (fastinit._engine._torch_ops)."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        call()
+    assert len(record) == 1 and record[0].filename == __file__

@@ -17,6 +17,7 @@ import numpy as np
 from .. import _core
 from ._seeds import check_seed, key_and_stream
 from ._targets import is_float_target, is_torch_tensor, mark_modified, prepare
+from ._torch_ops import traceable
 
 T = TypeVar("T")
 Shape = Optional[Sequence[int]]
@@ -64,6 +65,8 @@ def is_complex_number(x: Any) -> bool:
 def _real(fn: str, name: str, x: Any) -> float:
     """``x`` as a float (infinities and NaN included); complex values, strings and other
     non-numbers are a TypeError."""
+    if type(x) is float or type(x) is int:  # the common case, without the ABC checks below
+        return float(x)
     if isinstance(x, (str, bytes)) or is_complex_number(x):
         raise TypeError(f"fastinit.{fn}: {name} must be a real number, got {x!r}")
     try:
@@ -111,6 +114,7 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
     return t
 
 
+@traceable
 def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
              seed: Optional[int] = None, global_shape: Shape = None,
              global_offset: Shape = None, _fn: str = "uniform_") -> T:
@@ -131,6 +135,7 @@ def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *
                  global_offset)
 
 
+@traceable
 def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = None, *,
             seed: Optional[int] = None, global_shape: Shape = None,
             global_offset: Shape = None, _fn: str = "normal_") -> T:
@@ -147,6 +152,7 @@ def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = Non
                  global_offset)
 
 
+@traceable
 def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Any = None, *, seed: Optional[int] = None,
                   global_shape: Shape = None, global_offset: Shape = None,
@@ -169,6 +175,7 @@ def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.
                  global_shape, global_offset)
 
 
+@traceable
 def constant_(tensor: T, val: float, *, _fn: str = "constant_") -> T:
     """Fill ``tensor`` with ``val`` (rounded to float32, then to a narrower float dtype).
 
@@ -193,16 +200,19 @@ def constant_(tensor: T, val: float, *, _fn: str = "constant_") -> T:
     return _fill(fn, tensor, _core.KIND_CONSTANT, [value], None, None, None, None, random=False)
 
 
+@traceable
 def zeros_(tensor: T) -> T:
     """Fill ``tensor`` with 0."""
     return constant_(tensor, 0.0, _fn="zeros_")
 
 
+@traceable
 def ones_(tensor: T) -> T:
     """Fill ``tensor`` with 1."""
     return constant_(tensor, 1.0, _fn="ones_")
 
 
+@traceable
 def random_bits_(out: T, *, seed: int, offset: int = 0, stream: int = 0) -> T:
     """Fill a uint32 array with the raw Philox words at positions offset .. offset + n - 1.
 

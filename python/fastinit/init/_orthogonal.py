@@ -25,6 +25,7 @@ from ._fans import shape_of
 from .._engine._fills import _fill, is_complex_number
 from .._engine._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
 from ._torch_compat import _LIMITS, is_meta, torch_normal_
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 
@@ -104,6 +105,7 @@ def as_target(w: np.ndarray, tensor: Any) -> Any:
     return w.astype(tensor.dtype)
 
 
+@traceable
 def orthogonal_(tensor: T, gain: float = 1, generator: Any = None, *,
                 seed: Optional[int] = None) -> T:
     r"""Fill ``tensor`` with a (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2013).

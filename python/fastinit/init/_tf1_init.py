@@ -20,12 +20,14 @@ from .._engine._seeds import check_seed
 from .._engine._targets import _dtype_error, is_float_target, is_torch_tensor
 from ._orthogonal import as_target, orthogonal_matrix
 from ._variance import Axes, Shape, _axes, compute_fans
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 
 _TF1_MODES = ("FAN_IN", "FAN_OUT", "FAN_AVG")
 
 
+@traceable
 def uniform_unit_scaling_(tensor: T, factor: float = 1.0, *, out_axis: Optional[Axes] = None,
                           generator: Any = None, seed: Optional[int] = None,
                           global_shape: Shape = None, global_offset: Shape = None) -> T:
@@ -51,6 +53,7 @@ def uniform_unit_scaling_(tensor: T, factor: float = 1.0, *, out_axis: Optional[
                  global_shape, global_offset)
 
 
+@traceable
 def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
                           uniform: bool = False, *, in_axis: Optional[Axes] = None,
                           out_axis: Optional[Axes] = None, generator: Any = None,
@@ -61,9 +64,10 @@ def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
 
     ``n`` = fan_in, fan_out or (fan_in + fan_out) / 2 for mode 'FAN_IN' / 'FAN_OUT' /
     'FAN_AVG' (upper case, as TF1; anything else is TF1's TypeError). ``uniform`` is a bool
-    (TF1's contract; a str such as 'yes' is a TypeError). ``uniform=True``: U[-l, l), l = sqrt(3 factor / n), std
-    sqrt(factor / n). Else N(0, s^2) cut at +-2 s with s = sqrt(1.3 factor / n), as TF1 (no
-    division by .8796...: the std is 1.3**0.5 * .87962566 = 1.00296 times sqrt(factor / n)).
+    (TF1's contract; a str such as 'yes' is a TypeError). ``uniform=True``: U[-l, l),
+    l = sqrt(3 factor / n), std sqrt(factor / n). Else N(0, s^2) cut at +-2 s with
+    s = sqrt(1.3 factor / n), as TF1 (no division by .8796...: the std is
+    1.3**0.5 * .87962566 = 1.00296 times sqrt(factor / n)).
     Fans as :func:`~fastinit.keras_init.compute_fans` (torch layout by default); a 1-D
     tensor has fan_in = fan_out = its length and a scalar 1, as TF1.
     """
@@ -94,6 +98,7 @@ def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
     return _fill(fn, tensor, kind, params, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def delta_orthogonal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
                       seed: Optional[int] = None) -> T:
     """Delta-orthogonal conv kernel (Xiao et al. 2018; JAX ``delta_orthogonal``, TF1

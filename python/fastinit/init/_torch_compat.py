@@ -33,6 +33,7 @@ import numpy as np
 
 from .._engine import _fills
 from .._engine._targets import _FLOAT_NAMES, dtype_name, is_torch_tensor
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 Shape = Optional[Sequence[int]]
@@ -160,6 +161,7 @@ def torch_function(public: Any, tensor: Any, **kwargs: Any) -> Any:
     return overrides.handle_torch_function(public, (tensor,), tensor=tensor, **kwargs)
 
 
+@traceable
 def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
              seed: Optional[int] = None, global_shape: Shape = None,
              global_offset: Shape = None) -> T:
@@ -189,6 +191,7 @@ def uniform_impl(tensor: T, a: float, b: float, generator: Any, seed: Optional[i
                            global_offset=global_offset, _fn=fn)
 
 
+@traceable
 def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = None, *,
             seed: Optional[int] = None, global_shape: Shape = None,
             global_offset: Shape = None) -> T:
@@ -256,6 +259,7 @@ def trunc_normal(tensor: T, mean: float, std: float, a: float, b: float, generat
                                 global_shape=global_shape, global_offset=global_offset)
 
 
+@traceable
 def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Any = None, *, seed: Optional[int] = None,
                   global_shape: Shape = None, global_offset: Shape = None) -> T:
@@ -269,9 +273,10 @@ def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.
     std == 0 raises ZeroDivisionError and a > b RuntimeError, as torch 2.13.
     """
     return trunc_normal(tensor, mean, std, a, b, generator, seed, global_shape, global_offset,
-                        stacklevel=2)
+                        stacklevel=3)  # the user's line, above the traceable wrapper
 
 
+@traceable
 def constant_(tensor: T, val: float) -> T:
     """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``).
 
