@@ -144,8 +144,9 @@ Plan make_plan(const TensorView& v, const FillRequest& r) {
 void check_params(const FillRequest& r) {
   const int count = r.kind == DistKind::trunc_normal ? 4 : r.kind == DistKind::constant ? 1
                     : r.kind == DistKind::bits       ? 0 : 2;
+  // constant_ stores an explicit infinity, as fill_ does (params.cpp checks the dtype has one)
   for (int i = 0; i < count; ++i)
-    if (!std::isfinite(r.params[i]))
+    if (!std::isfinite(r.params[i]) && !(r.kind == DistKind::constant && std::isinf(r.params[i])))
       throw ValueError(tagged(r.fn, "parameters must be finite, got " + number(r.params[i])));
   const double* p = r.params;
   if (r.kind == DistKind::uniform && p[0] > p[1])
@@ -165,6 +166,7 @@ bool make_job(const TensorView& v, const FillRequest& r, FillJob& job) {
     throw DTypeError(tagged(r.fn, r.kind == DistKind::bits ? "the target must be a uint32 array"
                                                           : "uint32 targets are only for random_bits_"));
   check_params(r);
+  if (r.kind == DistKind::constant) check_constant(v.dtype, r.params[0], r.fn);
   if (v.device != DeviceKind::cpu && v.device != DeviceKind::cuda)
     throw DeviceError(tagged(r.fn, "unsupported device"));
 

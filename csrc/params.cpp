@@ -1,6 +1,7 @@
 #include "params.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -125,6 +126,19 @@ double round_into(DType dtype, double x, RoundDir dir) {
     default:
       return x;
   }
+}
+
+void check_constant(DType d, double value, const char* fn) {
+  // As fill_ (c10's overflow check): a finite value past the dtype's largest finite one
+  // would be stored as inf (float8_e4m3fn: saturated to 448), so it is refused; an infinity
+  // is stored where the dtype has one.
+  const bool has_inf = d != DType::f8e4m3fn;
+  if (std::isinf(value) ? has_inf : std::fabs(value) <= max_finite(d)) return;
+  char text[160];
+  std::snprintf(text, sizeof text, "val=%g cannot be converted to %s without overflow (its "
+                "largest finite value is %g%s)", value, dtype_name(d), max_finite(d),
+                has_inf ? "" : "; it has no infinity");
+  throw ValueError(tagged(fn, text));
 }
 
 void prepare_distribution(FillJob& job, const double* user, const char* fn) {

@@ -321,7 +321,6 @@ def test_negative_std(lib, name, std):
 
 
 PARAMS = [(name, p) for name, (_, defaults) in RANDOM_FILLS.items() for p in defaults]
-PARAMS.append(("constant_", "val"))
 
 
 def _call_with(name, param, value, t):
@@ -340,13 +339,43 @@ def test_non_finite_parameter(name, param, value):
                     lambda: _call_with(name, param, value, t))
 
 
+def test_constant_nan():
+    """constant_ stores an explicit infinity (tests/engine/test_constant_bounds.py), not NaN:
+    its bits would be the hardware's."""
+    t = np_target()
+    assert_rejected(t, ValueError, message("constant_", "val must not be NaN"),
+                    lambda: fastinit.constant_(t, float("nan")))
+
+
 @pytest.mark.parametrize("value", [None, "abc", [1.0], 1j, object()],
                          ids=["None", "str", "list", "complex", "object"])
-@pytest.mark.parametrize("name, param", [pytest.param(n, p, id=f"{n}-{p}") for n, p in PARAMS])
+@pytest.mark.parametrize("name, param", [pytest.param(n, p, id=f"{n}-{p}") for n, p in PARAMS
+                                         + [("constant_", "val")]])
 def test_non_number_parameter(name, param, value):
     t = np_target()
     assert_rejected(t, TypeError, message(name, f"{param} must be a real number"),
                     lambda: _call_with(name, param, value, t))
+
+
+COMPLEX_SCALARS = {
+    "numpy-complex128": lambda: np.complex128(1 + 2j),  # a Python complex subclass
+    "numpy-complex64-real": lambda: np.complex64(0.5),  # float() drops 0j with a warning
+    "numpy-0d-complex": lambda: np.array(0.5 + 1j),
+    "torch-complex": lambda: _torch().tensor(0.5 + 1j),
+}
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("value", list(COMPLEX_SCALARS))
+@pytest.mark.parametrize("name, param", [pytest.param(n, p, id=f"{n}-{p}") for n, p in PARAMS
+                                         + [("constant_", "val")]])
+def test_complex_parameter(lib, name, param, value):
+    """A complex scalar of any library is refused: NumPy's and torch's float() kept the real
+    part (with a ComplexWarning at most) and the fill went on."""
+    t = make_target(lib)
+    v = COMPLEX_SCALARS[value]()
+    assert_rejected(t, TypeError, message(name, f"{param} must be a real number"),
+                    lambda: _call_with(name, param, v, t))
 
 
 @pytest.mark.parametrize("lib, dtype, name, kwargs", [

@@ -230,6 +230,25 @@ def test_meta_and_empty_are_noops() -> None:
      "fastinit.he_uniform_: global_shape has 3 dims but the tensor has 2"),
     (lambda t: K.variance_scaling_tf1_(t, mode="FAN_BAD"), TypeError,
      "fastinit.variance_scaling_tf1_: Unknown mode FAN_BAD [FAN_IN, FAN_OUT, FAN_AVG]"),
+    # TF1's contract: upper-case modes, uniform a bool (both were accepted before)
+    (lambda t: K.variance_scaling_tf1_(t, mode="fan_in"), TypeError,
+     "fastinit.variance_scaling_tf1_: Unknown mode fan_in [FAN_IN, FAN_OUT, FAN_AVG] (TF1's "
+     "modes are upper case)"),
+    (lambda t: K.variance_scaling_tf1_(t, mode=None), TypeError,
+     "fastinit.variance_scaling_tf1_: Unknown mode None [FAN_IN, FAN_OUT, FAN_AVG]"),
+    (lambda t: K.variance_scaling_tf1_(t, uniform="yes"), TypeError,
+     "fastinit.variance_scaling_tf1_: uniform must be a bool, got 'yes'"),
+    (lambda t: K.variance_scaling_tf1_(t, uniform=1), TypeError,
+     "fastinit.variance_scaling_tf1_: uniform must be a bool, got 1"),
+    # complex parameters: NumPy's lost their imaginary part (float() warns, then goes on)
+    (lambda t: K.variance_scaling_tf1_(t, np.complex128(2 + 1j)), TypeError,
+     "fastinit.variance_scaling_tf1_: factor must be a real number"),
+    (lambda t: K.uniform_unit_scaling_(t, np.complex64(1.0)), TypeError,
+     "fastinit.uniform_unit_scaling_: factor must be a real number"),
+    (lambda t: K.variance_scaling_(t, torch.tensor(1 + 1j)), TypeError,
+     "fastinit.variance_scaling_: scale must be a real number"),
+    (lambda t: K.delta_orthogonal_(t.view(8, 8, 1), np.complex64(1.0)), TypeError,
+     "fastinit.delta_orthogonal_: gain must be a real number"),
     (lambda t: K.uniform_unit_scaling_(t, -1.0), ValueError,
      "fastinit.uniform_unit_scaling_: factor must be >= 0"),
 ])

@@ -596,3 +596,40 @@ def test_non_engine_dtypes_use_torch_kernels() -> None:
         assert torch.equal(ours, theirs), name
     with pytest.raises(TypeError, match="fastinit.uniform_: dtype"):
         init.uniform_(torch.empty(3, dtype=torch.int64), seed=1)
+
+
+@pytest.mark.parametrize(("label", "call"), [
+    ("constant numpy complex64", lambda t: init.constant_(t, np.complex64(0.5 + 1j))),
+    ("constant numpy complex64 real", lambda t: init.constant_(t, np.complex64(0.5))),
+    ("constant complex tensor", lambda t: init.constant_(t, torch.tensor(0.5 + 1j))),
+    ("constant numpy array", lambda t: init.constant_(t.numpy(), np.complex64(0.5))),
+    ("sparse sparsity", lambda t: init.sparse_(t, np.complex128(0.5 + 1j))),
+    ("uniform numpy complex", lambda t: init.uniform_(t, np.complex64(0.5), 2.0)),
+])
+def test_complex_parameter_refused(label: str, call: Callable[[Any], Any]) -> None:
+    """torch.nn.init keeps the real part of these (with a ComplexWarning at most) and fills;
+    fastinit refuses them (TypeError, naming the parameter), the tensor untouched."""
+    t = torch.full((4, 4), math.nan)
+    with pytest.raises(TypeError, match="must be (a )?real|must be float"):
+        call(t)
+    assert t.isnan().all()
+
+
+def test_complex_value_into_a_complex_tensor_keeps_its_imaginary_part() -> None:
+    for value in (np.complex64(0.5 + 1j), np.array(0.5 + 1j), 0.5 + 1j):
+        t = init.constant_(torch.zeros(3, dtype=torch.complex64), value)
+        assert (t == 0.5 + 1j).all()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: init.kaiming_uniform_(torch.empty(0, 3)),
+    lambda: init.kaiming_normal_(torch.empty(0, 3)),
+    lambda: init.trunc_normal_(torch.empty(3), 10, 1, -2, 2, seed=1),
+    lambda: init._no_grad_trunc_normal_(torch.empty(3), 10, 1, -2, 2, seed=1),
+], ids=["kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "_no_grad_trunc_normal_"])
+def test_warnings_point_at_the_callers_line(call: Callable[[], Any]) -> None:
+    """Through the wrapper every public initializer has (fastinit._engine._torch_ops)."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        call()
+    assert len(record) == 1 and record[0].filename == __file__

@@ -138,8 +138,6 @@ CASES: List[Tuple[str, Callable[[Any], Any]]] = [
     ("dirac 2d", lambda I: I.dirac_(E(3, 3))),
     ("dirac 6d", lambda I: I.dirac_(E(1, 1, 1, 1, 1, 1))),
     ("dirac groups", lambda I: I.dirac_(E(4, 3, 3), 3)),
-    ("dirac groups=0", lambda I: I.dirac_(E(4, 3, 3), 0)),
-    ("dirac groups<0", lambda I: I.dirac_(E(4, 3, 3), -2)),
     ("dirac groups float", lambda I: I.dirac_(E(4, 3, 3), 2.0)),
     ("dirac groups 1.5", lambda I: I.dirac_(E(6, 3, 3), 1.5)),
     ("dirac meta", lambda I: I.dirac_(E(4, 3, 3, device="meta"))),
@@ -160,7 +158,6 @@ CASES: List[Tuple[str, Callable[[Any], Any]]] = [
     ("kaiming normal 0d", lambda I: I.kaiming_normal_(E())),
     ("kaiming bad mode", lambda I: I.kaiming_uniform_(E(3, 4), mode="bad")),
     ("kaiming bad mode 1d", lambda I: I.kaiming_uniform_(E(3), mode="bad")),
-    ("kaiming mode int", lambda I: I.kaiming_uniform_(E(3, 4), mode=3)),
     ("kaiming upper-case mode", lambda I: I.kaiming_normal_(E(3, 4), mode="FAN_OUT")),
     ("kaiming bad nonlinearity", lambda I: I.kaiming_uniform_(E(3, 4), nonlinearity="gelu")),
     ("kaiming a bool", lambda I: I.kaiming_uniform_(E(3, 4), a=True)),
@@ -231,6 +228,57 @@ def test_same_outcome_as_torch(label: str, call: Callable[[Any], Any]) -> None:
     assert ours == theirs
 
 
+# --- where torch's text says little: torch's exception type, with a fastinit line ----------
+
+CLEARER: List[Tuple[str, Callable[[Any], Any], str]] = [
+    ("dirac groups=0", lambda I: I.dirac_(E(4, 3, 3), 0),
+     "fastinit.dirac_: groups must be >= 1, got 0"),  # torch: "integer modulo by zero"
+    ("dirac groups=0.0", lambda I: I.dirac_(E(4, 3, 3), 0.0),
+     "fastinit.dirac_: groups must be >= 1, got 0.0"),
+    ("kaiming mode None", lambda I: I.kaiming_uniform_(E(3, 4), mode=None),
+     "fastinit.kaiming_uniform_: mode must be a str, 'fan_in' or 'fan_out' (any case), got "
+     "None"),  # torch: "'NoneType' object has no attribute 'lower'"
+    ("kaiming mode int", lambda I: I.kaiming_uniform_(E(3, 4), mode=3),
+     "fastinit.kaiming_uniform_: mode must be a str, 'fan_in' or 'fan_out' (any case), got 3"),
+    ("kaiming normal mode None 1d", lambda I: I.kaiming_normal_(E(3), mode=None),
+     "fastinit.kaiming_normal_: mode must be a str, 'fan_in' or 'fan_out' (any case), got "
+     "None"),  # the mode is checked before the fans, as torch does
+]
+
+
+@pytest.mark.parametrize(("label", "call", "text"), CLEARER, ids=[c[0] for c in CLEARER])
+def test_clearer_error_keeps_torchs_type(label: str, call: Callable[[Any], Any],
+                                         text: str) -> None:
+    with pytest.raises(Exception) as theirs:
+        call(torch_init)
+    with pytest.raises(type(theirs.value)) as ours:
+        call(nn_init)
+    assert str(ours.value) == text
+    assert type(ours.value) is type(theirs.value)
+
+
+def test_negative_groups_refused_where_torch_fills_zeros() -> None:
+    t = E(4, 3, 3)
+    torch_init.dirac_(t, -2)  # torch: 4 % -2 == 0, no group, all zeros
+    assert (t == 0).all()
+    t = E(4, 3, 3)
+    with pytest.raises(ValueError, match=r"^fastinit\.dirac_: groups must be >= 1, got -2$"):
+        nn_init.dirac_(t, -2)
+    assert t.isnan().all()
+
+
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "kaiming_normal_"])
+def test_infinite_slope_refused_where_torch_fills_zeros(name: str) -> None:
+    t = E(3, 4)
+    getattr(torch_init, name)(t, math.inf)  # gain sqrt(2 / (1 + inf)) = 0
+    assert (t == 0).all()
+    t = E(3, 4)
+    with pytest.raises(ValueError, match=rf"^fastinit\.{name}: a \(leaky_relu's negative "
+                                         r"slope\) must be finite, got inf"):
+        getattr(nn_init, name)(t, math.inf)
+    assert t.isnan().all()
+
+
 UNTOUCHED: List[Tuple[str, Callable[[], Any], Callable[[Any], Any]]] = [
     ("uniform a>b", lambda: E(3), lambda t: nn_init.uniform_(t, 1, 0)),
     ("uniform half", lambda: E(3, dtype=torch.half), lambda t: nn_init.uniform_(t, 0, 1e5)),
@@ -242,6 +290,9 @@ UNTOUCHED: List[Tuple[str, Callable[[], Any], Callable[[Any], Any]]] = [
     ("kaiming bad mode", lambda: E(3, 3), lambda t: nn_init.kaiming_normal_(t, mode="x")),
     ("dirac groups", lambda: E(4, 3, 3), lambda t: nn_init.dirac_(t, 3)),
     ("dirac groups float", lambda: E(4, 3, 3), lambda t: nn_init.dirac_(t, 2.0)),
+    ("dirac groups=0", lambda: E(4, 3, 3), lambda t: nn_init.dirac_(t, 0)),
+    ("kaiming mode None", lambda: E(3, 3), lambda t: nn_init.kaiming_uniform_(t, mode=None)),
+    ("orthogonal gain nan", lambda: E(3, 3), lambda t: nn_init.orthogonal_(t, math.nan)),
     ("dirac empty kernel", lambda: E(3, 3, 0, 2), lambda t: nn_init.dirac_(t)),
     ("sparse std<0", lambda: E(4, 4), lambda t: nn_init.sparse_(t, 0.5, -1)),
     ("orthogonal seed and generator", lambda: E(4, 4),
@@ -255,7 +306,8 @@ def test_failed_call_leaves_buffer_untouched(label: str, make: Callable[[], Any]
                                              call: Callable[[Any], Any]) -> None:
     """fastinit checks before it writes (torch's dirac_ zeroes the tensor, then raises)."""
     t = make()
-    with pytest.raises((ValueError, RuntimeError, TypeError, ZeroDivisionError, IndexError)):
+    with pytest.raises((ValueError, RuntimeError, TypeError, ZeroDivisionError, IndexError,
+                        AttributeError)):
         call(t)
     assert np.isnan(np.asarray(t, dtype=np.float64)).all()
 

@@ -9,6 +9,7 @@ tensors, filled in place with no copy; each function returns its target.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Optional, Sequence, TypeVar
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from .. import _core
 from ._seeds import check_seed, key_and_stream
 from ._targets import is_float_target, is_torch_tensor, mark_modified, prepare
+from ._torch_ops import traceable
 
 T = TypeVar("T")
 Shape = Optional[Sequence[int]]
@@ -51,20 +53,41 @@ def _dim(fn: str, name: str, d: Any) -> int:
     return value
 
 
-def _number(fn: str, name: str, x: Any) -> float:
-    if isinstance(x, (str, bytes)):
+def is_complex_number(x: Any) -> bool:
+    """A complex scalar of any library (Python, NumPy, a complex torch tensor or NumPy array):
+    ``float()`` of the NumPy and torch ones drops the imaginary part with only a warning."""
+    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return bool(getattr(dtype, "is_complex", False) or getattr(dtype, "kind", None) == "c")
+
+
+def _real(fn: str, name: str, x: Any) -> float:
+    """``x`` as a float (infinities and NaN included); complex values, strings and other
+    non-numbers are a TypeError."""
+    if type(x) is float or type(x) is int:  # the common case, without the ABC checks below
+        return float(x)
+    if isinstance(x, (str, bytes)) or is_complex_number(x):
         raise TypeError(f"fastinit.{fn}: {name} must be a real number, got {x!r}")
     try:
-        value = float(x)
+        return float(x)
     except (TypeError, ValueError):
         raise TypeError(f"fastinit.{fn}: {name} must be a real number, got {x!r}") from None
+
+
+def _number(fn: str, name: str, x: Any) -> float:
+    value = _real(fn, name, x)
     if not math.isfinite(value):
         raise ValueError(f"fastinit.{fn}: {name} must be finite, got {value}")
     return value
 
 
 def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional[int],
-          global_shape: Shape, global_offset: Shape, random: bool = True) -> T:
+          global_shape: Shape, global_offset: Shape, random: bool = True,
+          torch_keys: Optional[bool] = None) -> T:
+    """One engine fill. ``torch_keys``: whether an unseeded key comes from torch's default
+    generator (default: when ``t`` is a torch tensor; orthogonal_'s NumPy sample of a torch
+    tensor draws as the tensor would)."""
     target = prepare(t, fn)
     shape, offset = _placement(fn, t, global_shape, global_offset)
     # A seed= key draws nothing, so it is resolved (and checked) first, also where nothing is
@@ -85,11 +108,13 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
         run(*seeded)
     else:
         run(0, 0, check_only=True)
-        run(*key_and_stream(fn, seed, generator, target.is_torch, t))
+        run(*key_and_stream(fn, seed, generator,
+                            target.is_torch if torch_keys is None else torch_keys, t))
     mark_modified(t)
     return t
 
 
+@traceable
 def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
              seed: Optional[int] = None, global_shape: Shape = None,
              global_offset: Shape = None, _fn: str = "uniform_") -> T:
@@ -110,6 +135,7 @@ def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *
                  global_offset)
 
 
+@traceable
 def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = None, *,
             seed: Optional[int] = None, global_shape: Shape = None,
             global_offset: Shape = None, _fn: str = "normal_") -> T:
@@ -126,6 +152,7 @@ def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = Non
                  global_offset)
 
 
+@traceable
 def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Any = None, *, seed: Optional[int] = None,
                   global_shape: Shape = None, global_offset: Shape = None,
@@ -148,10 +175,15 @@ def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.
                  global_shape, global_offset)
 
 
+@traceable
 def constant_(tensor: T, val: float, *, _fn: str = "constant_") -> T:
     """Fill ``tensor`` with ``val`` (rounded to float32, then to a narrower float dtype).
 
-    Float targets use the compiled kernel; other dtypes use the array library's own fill.
+    As torch's ``fill_``: a finite ``val`` past the dtype's largest finite value is a
+    ValueError ("cannot be converted to float16 without overflow"), an infinity is stored where
+    the dtype has one (float8_e4m3fn has none); NaN is refused (its bits would be the
+    hardware's). Float targets use the compiled kernel; other dtypes use the array library's
+    own fill.
     """
     fn = _fn
     if not is_float_target(tensor) and (is_torch_tensor(tensor) or isinstance(tensor, np.ndarray)):
@@ -162,20 +194,25 @@ def constant_(tensor: T, val: float, *, _fn: str = "constant_") -> T:
                 raise ValueError(f"fastinit.{fn}: the target is read-only")
             tensor[...] = val
         return tensor
-    return _fill(fn, tensor, _core.KIND_CONSTANT, [_number(fn, "val", val)], None, None, None,
-                 None, random=False)
+    value = _real(fn, "val", val)
+    if math.isnan(value):
+        raise ValueError(f"fastinit.{fn}: val must not be NaN")
+    return _fill(fn, tensor, _core.KIND_CONSTANT, [value], None, None, None, None, random=False)
 
 
+@traceable
 def zeros_(tensor: T) -> T:
     """Fill ``tensor`` with 0."""
     return constant_(tensor, 0.0, _fn="zeros_")
 
 
+@traceable
 def ones_(tensor: T) -> T:
     """Fill ``tensor`` with 1."""
     return constant_(tensor, 1.0, _fn="ones_")
 
 
+@traceable
 def random_bits_(out: T, *, seed: int, offset: int = 0, stream: int = 0) -> T:
     """Fill a uint32 array with the raw Philox words at positions offset .. offset + n - 1.
 

@@ -124,10 +124,13 @@ def _prepare_numpy(a: np.ndarray, fn: str, bits: bool) -> Target:
     return Target(a, -1, 0, False)
 
 
-def check_writable(t: Any, fn: str) -> None:
+def check_writable(t: Any, fn: str, torch_ops_only: bool = False) -> None:
     """Targets no fill may write, whichever path writes them (engine, torch or NumPy ops):
-    read-only arrays; torch tensors of other layouts, and (as torch rules) inference tensors
-    outside inference mode, which our writes through detach()/DLPack would not refuse."""
+    read-only arrays; torch tensors of other layouts, tensors inside a torch.func transform
+    (their DLPack export failed with "Cannot access data pointer", or crashed), and (as torch
+    rules) inference tensors outside inference mode, which our writes through detach()/DLPack
+    would not refuse. ``torch_ops_only``: the caller writes through torch ops alone and draws
+    nothing (eye_, dirac_), which torch.func transforms handle."""
     if isinstance(t, np.ndarray):
         if not t.flags.writeable:
             raise ValueError(f"fastinit.{fn}: the target is read-only")
@@ -136,6 +139,11 @@ def check_writable(t: Any, fn: str) -> None:
     if not is_torch_tensor(t) or t.device.type == "meta":
         return
     torch = sys.modules["torch"]
+    if not torch_ops_only and _in_functorch_transform(torch, t):
+        raise RuntimeError(f"fastinit.{fn}: tensors inside torch.func transforms (vmap, grad, "
+                           f"jacrev, functionalize, ...) are not supported: a fill writes the "
+                           f"tensor's memory in place, and such a tensor is a wrapper without "
+                           f"memory of its own; fill the tensor before the transform")
     if t.is_nested or t.layout != torch.strided:
         layout = "nested" if t.is_nested else t.layout
         raise TypeError(f"fastinit.{fn}: layout {layout} is not supported (strided tensors only)")
@@ -144,6 +152,12 @@ def check_writable(t: Any, fn: str) -> None:
                            f"torch.inference_mode() is not allowed (torch refuses it too); fill "
                            f"it inside inference_mode, or fill a clone")
     _refuse_overlap(fn, t.shape, t.stride(), 1)
+
+
+def _in_functorch_transform(torch: Any, t: Any) -> bool:
+    functorch = getattr(torch._C, "_functorch", None)
+    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None)
+    return bool(wrapped is not None and wrapped(t))
 
 
 def _refuse_overlap(fn: str, shape: Any, strides: Any, itemsize: int) -> None:

@@ -93,9 +93,11 @@ def _calculate_correct_fan(tensor: Any, mode: str) -> int:
     return _correct_fan(tuple(tensor.shape), mode)
 
 
-def shape_of(fn: str, tensor: Any) -> Tuple[int, ...]:
-    """The shape of a torch tensor or NumPy array; anything else is a clear TypeError."""
-    check_writable(tensor, fn)  # every caller writes it; first, as nested tensors lack .shape
+def shape_of(fn: str, tensor: Any, torch_ops_only: bool = False) -> Tuple[int, ...]:
+    """The shape of a torch tensor or NumPy array; anything else is a clear TypeError.
+    ``torch_ops_only`` as :func:`fastinit._engine._targets.check_writable`'s."""
+    # every caller writes it; first, as nested tensors lack .shape
+    check_writable(tensor, fn, torch_ops_only)
     shape = getattr(tensor, "shape", None)
     if shape is None:
         raise TypeError(
@@ -124,5 +126,10 @@ def fans_for(fn: str, tensor: Any, global_shape: Optional[Sequence[int]]) -> Tup
 
 def correct_fan_for(fn: str, tensor: Any, mode: str,
                     global_shape: Optional[Sequence[int]]) -> int:
-    """:func:`_calculate_correct_fan` on the global shape (torch's checks, in torch's order)."""
-    return _correct_fan(fan_shape(fn, tensor, global_shape), mode)
+    """:func:`_calculate_correct_fan` on the global shape (torch's checks, in torch's order;
+    a mode that is no str keeps torch's AttributeError, with a line that says what mode is)."""
+    shape = fan_shape(fn, tensor, global_shape)
+    if not isinstance(mode, str):
+        raise AttributeError(f"fastinit.{fn}: mode must be a str, 'fan_in' or 'fan_out' (any "
+                             f"case), got {mode!r}")
+    return _correct_fan(shape, mode)

@@ -1,18 +1,9 @@
-"""The structured initializers of torch.nn.init: eye_, dirac_, orthogonal_, sparse_.
+"""The structured initializers of torch.nn.init: eye_, dirac_, sparse_ (orthogonal_ has its
+own module, :mod:`fastinit.init._orthogonal`).
 
 Torch tensors and NumPy arrays; torch's errors (types and texts), meta tensors are no-ops.
-
-orthogonal_ factorizes with a library QR, never our own: ``torch.linalg.qr`` for torch tensors
-(on the tensor's device: LAPACK on the CPU, cuSOLVER/MAGMA on CUDA) and ``numpy.linalg.qr``
-for NumPy arrays (LAPACK ``geqrf`` + ``orgqr``). Both are LAPACK-backed, well kept and as
-accurate as a Householder QR gets; a hand-written QR would be slower and less robust. The
-Gaussian sample is fastinit's (so ``generator=`` / ``seed=`` decide it), the factorization is
-done in float32 (float64 for float64 targets) and the result copied into the target with
-round-to-nearest, which makes bfloat16, float16 and float8 work (torch's raise).
-The sample is bit-exact everywhere (fastinit's contract); the factorization is not: different
-LAPACK builds, thread counts, devices, or NumPy vs torch can change Q in the last bits
-(about 1e-7 in float32), so orthogonal_ is reproducible on one machine and library, and equal
-to ~1 ulp elsewhere.
+eye_ and dirac_ write any dtype torch's ``fill_`` (or NumPy's assignment) can fill, or raise
+before writing anything.
 
 sparse_ draws its zero pattern from fastinit's Philox words (``random_bits_``), not from
 ``torch.randperm``: unlike torch's, the mask honours ``generator=`` and ``seed=``.
@@ -21,17 +12,19 @@ sparse_ draws its zero pattern from fastinit's Philox words (``random_bits_``), 
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from typing import Any, Optional, Tuple, TypeVar
 
 import numpy as np
 
 from ._fans import shape_of
-from .._engine._fills import normal_ as _engine_normal_
-from .._engine._fills import random_bits_
+from ._orthogonal import orthogonal_  # noqa: F401 - diagnostics.lsuv imports it from here
+from .._engine._fills import is_complex_number, random_bits_
 from .._engine._seeds import key_and_stream
-from .._engine._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
-from ._torch_compat import is_meta, normal_impl, torch_normal_
+from .._engine._targets import is_torch_tensor
+from ._torch_compat import is_meta, normal_impl
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 
@@ -40,20 +33,26 @@ MASK_STREAM_OFFSET = 1 << 63
 _MASK_CHUNK = 1 << 22  # mask words generated per block of columns
 
 
+@traceable
 def eye_(tensor: T) -> T:
     """Fill the 2-D ``tensor`` with the identity matrix: 1 where i == j, else 0.
 
-    As ``torch.eye(*shape, out=tensor)``: any dtype, non-square and non-contiguous included;
-    keeps ``requires_grad``. Other ranks: ValueError("Only tensors with 2 dimensions are
-    supported").
+    As ``torch.eye(*shape, out=tensor)``: any dtype, non-square and non-contiguous included
+    (also the unsigned ones torch.eye cannot fill); keeps ``requires_grad``. Other ranks:
+    ValueError("Only tensors with 2 dimensions are supported"). A dtype torch cannot fill
+    raises before anything is written.
     """
-    shape = shape_of("eye_", tensor)
+    shape = shape_of("eye_", tensor, torch_ops_only=True)  # torch.func handles its ops
     if len(shape) != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     if is_torch_tensor(tensor):
-        torch = sys.modules["torch"]
-        with torch.no_grad():
-            torch.eye(*shape, out=tensor, requires_grad=tensor.requires_grad)
+        with sys.modules["torch"].no_grad():
+            t = tensor.detach()
+            # both writes are fill_, one kernel: where the first can fill the dtype, so can
+            # the second, so the target is never left half-written (zero_ is another kernel,
+            # and it writes bits8, where fill_ then raises)
+            t.fill_(0)
+            t.diagonal().fill_(1)
         return tensor
     tensor[...] = 0  # type: ignore[index]
     diag = np.arange(min(shape))
@@ -77,17 +76,24 @@ def _dirac_indices(shape: Tuple[int, ...], groups: int) -> Tuple[list, list]:
     return rows, cols
 
 
+@traceable
 def dirac_(tensor: T, groups: int = 1) -> T:
     """Fill the 3-, 4- or 5-D ``tensor`` with the Dirac delta: a convolution identity.
 
     ``out = shape[0] / groups``; for each group ``g`` and ``d < min(out, shape[1])``:
     ``tensor[g * out + d, d, k0 // 2, ...] = 1``, zeros elsewhere, so a convolution with it
     (``groups`` groups) returns its input's first channels. Errors as torch: "Only tensors with
-    3, 4, or 5 dimensions are supported", "dim 0 must be divisible by groups" (ValueError).
+    3, 4, or 5 dimensions are supported", "dim 0 must be divisible by groups" (ValueError);
+    groups = 0 keeps torch's ZeroDivisionError and groups < 0 (torch: all zeros) is a
+    ValueError, both with "groups must be >= 1". Any dtype torch's ``fill_`` fills (the
+    unsigned ones included); any other raises before anything is written.
     """
-    shape = shape_of("dirac_", tensor)
+    shape = shape_of("dirac_", tensor, torch_ops_only=True)  # torch.func handles its ops
     if len(shape) not in [3, 4, 5]:
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if isinstance(groups, numbers.Real) and groups <= 0:  # torch: % 0, or zeros for groups < 0
+        error = ZeroDivisionError if groups == 0 else ValueError
+        raise error(f"fastinit.dirac_: groups must be >= 1, got {groups}")
     if shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
     if is_meta(tensor):
@@ -95,100 +101,20 @@ def dirac_(tensor: T, groups: int = 1) -> T:
     rows, cols = _dirac_indices(shape, groups)
     centre = tuple(s // 2 for s in shape[2:])
     if is_torch_tensor(tensor):
-        torch = sys.modules["torch"]
-        with torch.no_grad():
-            t = tensor.detach()
-            t.zero_()
-            if rows:
-                index = torch.tensor(rows, device=t.device), torch.tensor(cols, device=t.device)
-                t[index + centre] = 1
+        # as in eye_: one kernel for both writes (index_put fills fewer dtypes); the tensor
+        # itself, no detach(), so the view below is one step from its base, as
+        # torch.func.functionalize needs
+        with sys.modules["torch"].no_grad():
+            tensor.fill_(0)
+            if rows:  # the ones, (g * out + d, d, *centre), as one strided view: g, then d
+                out, st = shape[0] // groups, tensor.stride()
+                offset = tensor.storage_offset() + sum(c * s for c, s in zip(centre, st[2:]))
+                tensor.as_strided((groups, len(rows) // groups),
+                                  (out * st[0], st[0] + st[1]), offset).fill_(1)
         return tensor
     tensor[...] = 0  # type: ignore[index]
     if rows:
         tensor[(np.array(rows), np.array(cols)) + centre] = 1  # type: ignore[index]
-    return tensor
-
-
-def _sample(tensor: Any, k: int, m: int, generator: Any, seed: Optional[int]) -> Any:
-    """A (m, k) column-major N(0, 1) matrix (the transpose of a (k, m) fill): LAPACK's layout,
-    so the QR copies it without transposing."""
-    wide = dtype_name(tensor) == "float64"
-    if is_torch_tensor(tensor):
-        torch = sys.modules["torch"]
-        buf = torch.empty((k, m), dtype=torch.float64 if wide else torch.float32,
-                          device=tensor.device)
-    else:
-        buf = np.empty((k, m), dtype=np.float64 if wide else np.float32)
-    _engine_normal_(buf, 0.0, 1.0, generator, seed=seed, _fn="orthogonal_")
-    return buf.T
-
-
-def _orthogonal_torch_dtype(tensor: Any, rows: int, cols: int, gain: Any, generator: Any) -> Any:
-    """torch's own algorithm, for torch dtypes the engine does not fill: torch's results and
-    errors ('"normal_kernel_cpu" not implemented for \\'Long\\'', complex: torch.sign's)."""
-    torch = sys.modules["torch"]
-    with torch.no_grad():
-        flattened = torch_normal_(tensor.new_empty((rows, cols)), 0, 1, generator)
-        if rows < cols:
-            flattened.t_()
-        q, r = torch.linalg.qr(flattened)
-        q *= torch.diag(r, 0).sign()
-        if rows < cols:
-            q.t_()
-        tensor.view_as(q).copy_(q)
-        tensor.mul_(gain)
-    return tensor
-
-
-def orthogonal_(tensor: T, gain: float = 1, generator: Any = None, *,
-                seed: Optional[int] = None) -> T:
-    r"""Fill ``tensor`` with a (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2013).
-
-    ``rows = shape[0]``, ``cols = numel / rows`` (trailing dims flattened, as torch). With
-    ``A`` an ``max(rows, cols) x min(rows, cols)`` matrix of fastinit N(0, 1) values and
-    ``A = QR`` its reduced QR, ``W = gain * Q * diag(sign(diag R))`` (Mezzadri 2007: this makes
-    Q Haar-distributed; a zero diagonal counts as +1), transposed when rows < cols. Then
-    ``WᵀW = gain² I`` (rows >= cols) or ``WWᵀ = gain² I``. Computed in float32 (float64 for
-    float64) and rounded into the target, so every float dtype works, bfloat16 / float16 /
-    float8 included; non-contiguous targets are written in place. ``numel() == 0`` and meta
-    tensors are a no-op. Fewer than 2 dims: ValueError, as torch. See the module docstring for
-    the QR used.
-    """
-    fn = "orthogonal_"
-    shape = shape_of(fn, tensor)
-    if len(shape) < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
-    numel = math.prod(shape)
-    if numel == 0 or is_meta(tensor):
-        return tensor
-    rows = shape[0]
-    cols = numel // rows
-    if is_torch_tensor(tensor) and not is_float_target(tensor) and seed is None:
-        return _orthogonal_torch_dtype(tensor, rows, cols, gain, generator)
-    if not is_float_target(tensor):
-        raise _dtype_error(fn, getattr(tensor, "dtype", type(tensor).__name__))
-    big, small = max(rows, cols), min(rows, cols)
-    if is_torch_tensor(tensor):
-        torch = sys.modules["torch"]
-        with torch.no_grad():
-            q, r = torch.linalg.qr(_sample(tensor, small, big, generator, seed))
-            d = torch.diagonal(r)
-            ph = torch.where(d < 0, -1.0, 1.0).to(q.dtype)
-            ph.mul_(gain)
-            q.mul_(ph)  # scales the columns
-            if rows < cols:
-                q = q.t()
-            t = tensor.detach()
-            try:
-                t.view(rows, cols).copy_(q)
-            except RuntimeError:  # not viewable as a matrix (e.g. a permuted 3-D view)
-                t.copy_(q.reshape(shape))
-        return tensor
-    q, r = np.linalg.qr(_sample(tensor, small, big, generator, seed))
-    q *= np.where(np.diagonal(r) < 0, -1.0, 1.0).astype(q.dtype) * gain
-    if rows < cols:
-        q = q.T
-    np.copyto(tensor, q.reshape(shape), casting="unsafe")
     return tensor
 
 
@@ -203,6 +129,7 @@ def _mask_rows(key: int, stream: int, rows: int, c0: int, c1: int, k: int) -> np
     return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64).T
 
 
+@traceable
 def sparse_(tensor: T, sparsity: float, std: float = 0.01, generator: Any = None, *,
             seed: Optional[int] = None) -> T:
     r"""Fill the 2-D ``tensor`` as a sparse matrix (Martens 2010): N(0, std²) values, then
@@ -223,6 +150,8 @@ def sparse_(tensor: T, sparsity: float, std: float = 0.01, generator: Any = None
     if is_meta(tensor):
         return tensor
     rows, cols = shape
+    if is_complex_number(sparsity):  # NumPy's would lose the imaginary part with a warning
+        raise TypeError(f"fastinit.sparse_: sparsity must be a real number, got {sparsity!r}")
     num_zeros = math.ceil(sparsity * rows)
     normal_impl(tensor, 0, std, generator, seed, None, None, "sparse_")
     key, stream = key_and_stream(fn, seed, generator, is_torch_tensor(tensor), tensor)

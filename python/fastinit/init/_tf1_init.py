@@ -17,14 +17,17 @@ from .. import _core
 from ._fans import fan_shape
 from .._engine._fills import _fill, _number, zeros_
 from .._engine._seeds import check_seed
-from .._engine._targets import _dtype_error, dtype_name, is_float_target, is_torch_tensor
+from .._engine._targets import _dtype_error, is_float_target, is_torch_tensor
+from ._orthogonal import as_target, orthogonal_matrix
 from ._variance import Axes, Shape, _axes, compute_fans
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 
 _TF1_MODES = ("FAN_IN", "FAN_OUT", "FAN_AVG")
 
 
+@traceable
 def uniform_unit_scaling_(tensor: T, factor: float = 1.0, *, out_axis: Optional[Axes] = None,
                           generator: Any = None, seed: Optional[int] = None,
                           global_shape: Shape = None, global_offset: Shape = None) -> T:
@@ -50,6 +53,7 @@ def uniform_unit_scaling_(tensor: T, factor: float = 1.0, *, out_axis: Optional[
                  global_shape, global_offset)
 
 
+@traceable
 def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
                           uniform: bool = False, *, in_axis: Optional[Axes] = None,
                           out_axis: Optional[Axes] = None, generator: Any = None,
@@ -59,9 +63,11 @@ def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
     mode='FAN_AVG').
 
     ``n`` = fan_in, fan_out or (fan_in + fan_out) / 2 for mode 'FAN_IN' / 'FAN_OUT' /
-    'FAN_AVG' (case-insensitive). ``uniform=True``: U[-l, l), l = sqrt(3 factor / n), std
-    sqrt(factor / n). Else N(0, s^2) cut at +-2 s with s = sqrt(1.3 factor / n), as TF1 (no
-    division by .8796...: the std is 1.3**0.5 * .87962566 = 1.00296 times sqrt(factor / n)).
+    'FAN_AVG' (upper case, as TF1; anything else is TF1's TypeError). ``uniform`` is a bool
+    (TF1's contract; a str such as 'yes' is a TypeError). ``uniform=True``: U[-l, l),
+    l = sqrt(3 factor / n), std sqrt(factor / n). Else N(0, s^2) cut at +-2 s with
+    s = sqrt(1.3 factor / n), as TF1 (no division by .8796...: the std is
+    1.3**0.5 * .87962566 = 1.00296 times sqrt(factor / n)).
     Fans as :func:`~fastinit.keras_init.compute_fans` (torch layout by default); a 1-D
     tensor has fan_in = fan_out = its length and a scalar 1, as TF1.
     """
@@ -69,9 +75,12 @@ def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
     f = _number(fn, "factor", factor)
     if f < 0:
         raise ValueError(f"fastinit.{fn}: factor must be >= 0, got {factor}")
-    m = mode.upper() if isinstance(mode, str) else mode
-    if m not in _TF1_MODES:
-        raise TypeError(f"fastinit.{fn}: Unknown mode {mode} [FAN_IN, FAN_OUT, FAN_AVG]")
+    if not isinstance(mode, str) or mode not in _TF1_MODES:
+        hint = " (TF1's modes are upper case)" if isinstance(mode, str) and \
+            mode.upper() in _TF1_MODES else ""
+        raise TypeError(f"fastinit.{fn}: Unknown mode {mode} [FAN_IN, FAN_OUT, FAN_AVG]{hint}")
+    if not isinstance(uniform, (bool, np.bool_)):
+        raise TypeError(f"fastinit.{fn}: uniform must be a bool, got {uniform!r}")
     shape = fan_shape(fn, tensor, global_shape)
     fan_in: float
     fan_out: float
@@ -79,7 +88,7 @@ def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
         fan_in = fan_out = shape[0] if shape else 1
     else:
         fan_in, fan_out = compute_fans(shape, in_axis, out_axis, fn=fn)
-    n = max(1.0, {"FAN_IN": fan_in, "FAN_OUT": fan_out, "FAN_AVG": (fan_in + fan_out) / 2}[m])
+    n = max(1.0, {"FAN_IN": fan_in, "FAN_OUT": fan_out, "FAN_AVG": (fan_in + fan_out) / 2}[mode])
     if uniform:
         limit = math.sqrt(3.0 * f / n)
         kind, params = _core.KIND_UNIFORM, [-limit, limit]
@@ -89,15 +98,18 @@ def variance_scaling_tf1_(tensor: T, factor: float = 2.0, mode: str = "FAN_IN",
     return _fill(fn, tensor, kind, params, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def delta_orthogonal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
                       seed: Optional[int] = None) -> T:
     """Delta-orthogonal conv kernel (Xiao et al. 2018; JAX ``delta_orthogonal``, TF1
     ``ConvolutionDeltaOrthogonal``), torch layout ``(out, in, *kernel)``, 3-D to 5-D.
 
     Zero everywhere except the spatial centre ``(k - 1) // 2`` of each kernel dim, which
-    holds ``gain * Q``, Q an (out x in) matrix with orthonormal columns (QᵀQ = I) from
-    :func:`fastinit.nn_init.orthogonal_` (needs out >= in). A conv with it is an orthogonal
-    map of the centre pixel: it preserves norms at initialization.
+    holds ``gain * Q``, Q an (out x in) matrix with orthonormal columns (QᵀQ = I), the
+    values :func:`fastinit.nn_init.orthogonal_` gives an (out, in) tensor of the same dtype
+    (needs out >= in). A conv with it is an orthogonal map of the centre pixel: it preserves
+    norms at initialization. A non-finite gain, or one that puts values past the dtype's
+    largest finite value: ValueError.
     """
     fn = "delta_orthogonal_"
     shape = fan_shape(fn, tensor, None)
@@ -115,22 +127,12 @@ def delta_orthogonal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
         check_seed(seed, fn)  # the errors name this function, before anything is written
     if math.prod(shape) == 0 or (is_torch_tensor(tensor) and tensor.device.type == "meta"):
         return tensor
-    from .nn_init import orthogonal_  # noqa: PLC0415 - nn_init imports this package
-
-    wide = dtype_name(tensor) == "float64"
+    w = as_target(orthogonal_matrix(fn, tensor, n_out, n_in, g, generator, seed), tensor)
     centre = (slice(None), slice(None)) + tuple((k - 1) // 2 for k in shape[2:])
-    if is_torch_tensor(tensor):
-        torch = sys.modules["torch"]
-        q = torch.empty((n_out, n_in), dtype=torch.float64 if wide else torch.float32,
-                        device=tensor.device)
-        orthogonal_(q, g, generator, seed=seed)
-        zeros_(tensor)
-        with torch.no_grad():
-            tensor.detach()[centre] = q.to(tensor.dtype)
-        return tensor
-    q_np = np.empty((n_out, n_in), dtype=np.float64 if wide else np.float32)
-    orthogonal_(q_np, g, generator, seed=seed)
     zeros_(tensor)
-    tensor[centre] = q_np.astype(tensor.dtype)  # type: ignore[index]
+    if is_torch_tensor(tensor):
+        with sys.modules["torch"].no_grad():
+            tensor.detach()[centre] = w
+        return tensor
+    tensor[centre] = w  # type: ignore[index]
     return tensor
-

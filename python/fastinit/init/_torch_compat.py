@@ -33,6 +33,7 @@ import numpy as np
 
 from .._engine import _fills
 from .._engine._targets import _FLOAT_NAMES, dtype_name, is_torch_tensor
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 Shape = Optional[Sequence[int]]
@@ -160,6 +161,7 @@ def torch_function(public: Any, tensor: Any, **kwargs: Any) -> Any:
     return overrides.handle_torch_function(public, (tensor,), tensor=tensor, **kwargs)
 
 
+@traceable
 def uniform_(tensor: T, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
              seed: Optional[int] = None, global_shape: Shape = None,
              global_offset: Shape = None) -> T:
@@ -189,6 +191,7 @@ def uniform_impl(tensor: T, a: float, b: float, generator: Any, seed: Optional[i
                            global_offset=global_offset, _fn=fn)
 
 
+@traceable
 def normal_(tensor: T, mean: float = 0.0, std: float = 1.0, generator: Any = None, *,
             seed: Optional[int] = None, global_shape: Shape = None,
             global_offset: Shape = None) -> T:
@@ -256,6 +259,7 @@ def trunc_normal(tensor: T, mean: float, std: float, a: float, b: float, generat
                                 global_shape=global_shape, global_offset=global_offset)
 
 
+@traceable
 def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator: Any = None, *, seed: Optional[int] = None,
                   global_shape: Shape = None, global_offset: Shape = None) -> T:
@@ -269,9 +273,10 @@ def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.
     std == 0 raises ZeroDivisionError and a > b RuntimeError, as torch 2.13.
     """
     return trunc_normal(tensor, mean, std, a, b, generator, seed, global_shape, global_offset,
-                        stacklevel=2)
+                        stacklevel=3)  # the user's line, above the traceable wrapper
 
 
+@traceable
 def constant_(tensor: T, val: float) -> T:
     """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``).
 
@@ -279,7 +284,9 @@ def constant_(tensor: T, val: float) -> T:
     rounded to float32, then to the tensor's dtype (float64: as is), NumPy arrays included.
     A value that overflows the dtype raises torch's RuntimeError ("value cannot be converted
     to type c10::Half without overflow"); inf / NaN, complex, tensors and non-float torch
-    dtypes use ``Tensor.fill_`` (torch's own results and errors).
+    dtypes use ``Tensor.fill_`` (torch's own results and errors), but a complex value whose
+    imaginary part torch would drop with only a warning (NumPy's complex64, a complex tensor)
+    into a real tensor is a TypeError.
     """
     out = torch_function(constant_, tensor, val=val)
     if out is not _NOT_OVERRIDDEN:
@@ -306,6 +313,15 @@ def constant_impl(tensor: T, val: float) -> T:
             tensor[...] = v
             return tensor
     if is_torch_tensor(tensor):
+        # torch refuses a Python complex with an imaginary part for a real tensor ("cannot be
+        # converted ... without overflow"), but keeps the real part of NumPy's complex64 (also
+        # for a complex tensor) and of a complex tensor with only a warning
+        if _fills.is_complex_number(val) and not isinstance(val, complex):
+            if not tensor.is_complex():
+                raise TypeError(f"fastinit.constant_: val must be a real number for a "
+                                f"{tensor.dtype} tensor, got {val!r}")
+            if not is_torch_tensor(val):
+                val = complex(val)
         with sys.modules["torch"].no_grad():
             tensor.detach().fill_(val)
         return tensor

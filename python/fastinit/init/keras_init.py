@@ -29,6 +29,7 @@ from ._fans import fan_shape
 # TF1's names live in _tf1_init; exported from here.
 from ._tf1_init import delta_orthogonal_, uniform_unit_scaling_, variance_scaling_tf1_
 from ._variance import TRUNC_STD, Axes, Shape, _draw, compute_fans
+from .._engine._torch_ops import traceable
 
 T = TypeVar("T")
 
@@ -66,6 +67,7 @@ def _variance_scaling(fn: str, t: T, scale: float, mode: str, distribution: str,
                  global_offset)
 
 
+@traceable
 def variance_scaling_(tensor: T, scale: float = 1.0, mode: str = "fan_in",
                       distribution: str = "truncated_normal", *,
                       in_axis: Optional[Axes] = None, out_axis: Optional[Axes] = None,
@@ -84,6 +86,7 @@ def variance_scaling_(tensor: T, scale: float = 1.0, mode: str = "fan_in",
                              out_axis, batch_axis, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def he_normal_(tensor: T, *, in_axis: Optional[Axes] = None, out_axis: Optional[Axes] = None,
                batch_axis: Axes = (), generator: Any = None, seed: Optional[int] = None,
                global_shape: Shape = None, global_offset: Shape = None) -> T:
@@ -97,6 +100,7 @@ def he_normal_(tensor: T, *, in_axis: Optional[Axes] = None, out_axis: Optional[
                              out_axis, batch_axis, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def he_uniform_(tensor: T, *, in_axis: Optional[Axes] = None, out_axis: Optional[Axes] = None,
                 batch_axis: Axes = (), generator: Any = None, seed: Optional[int] = None,
                 global_shape: Shape = None, global_offset: Shape = None) -> T:
@@ -108,6 +112,7 @@ def he_uniform_(tensor: T, *, in_axis: Optional[Axes] = None, out_axis: Optional
                              out_axis, batch_axis, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def glorot_normal_(tensor: T, *, in_axis: Optional[Axes] = None,
                    out_axis: Optional[Axes] = None, batch_axis: Axes = (),
                    generator: Any = None, seed: Optional[int] = None,
@@ -123,6 +128,7 @@ def glorot_normal_(tensor: T, *, in_axis: Optional[Axes] = None,
                              global_offset)
 
 
+@traceable
 def glorot_uniform_(tensor: T, *, in_axis: Optional[Axes] = None,
                     out_axis: Optional[Axes] = None, batch_axis: Axes = (),
                     generator: Any = None, seed: Optional[int] = None,
@@ -136,6 +142,7 @@ def glorot_uniform_(tensor: T, *, in_axis: Optional[Axes] = None,
                              out_axis, batch_axis, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def lecun_normal_(tensor: T, *, in_axis: Optional[Axes] = None,
                   out_axis: Optional[Axes] = None, batch_axis: Axes = (),
                   generator: Any = None, seed: Optional[int] = None,
@@ -150,6 +157,7 @@ def lecun_normal_(tensor: T, *, in_axis: Optional[Axes] = None,
                              global_offset)
 
 
+@traceable
 def lecun_uniform_(tensor: T, *, in_axis: Optional[Axes] = None,
                    out_axis: Optional[Axes] = None, batch_axis: Axes = (),
                    generator: Any = None, seed: Optional[int] = None,

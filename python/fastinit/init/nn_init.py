@@ -35,9 +35,19 @@ eye_, dirac_            identity matrix, convolution identity
 Where fastinit differs from torch (on purpose):
 
 * the values: same distributions, other numbers (another engine);
+* every function can be called inside torch.compile (fullgraph=True too) with eager's bits
+  (:mod:`fastinit._engine._torch_ops`; docs/api.md, "torch.compile and torch.func");
 * orthogonal_ works for bfloat16 / float16 / float8 (torch raises); fp8 fills work everywhere;
-  its Gaussian sample is bit-exact, but its QR (torch.linalg.qr / numpy.linalg.qr, LAPACK)
-  may change in the last bits (~1e-7 in float32) with the thread count or device, as torch's;
+  its Gaussian sample is bit-exact, and its QR is NumPy's (LAPACK) for every target, so NumPy
+  arrays and torch tensors on any device get the same bits in one process; another LAPACK
+  build may change them in the last bits (~1e-7 in float32), as torch's;
+* a non-finite gain of orthogonal_, or one past the dtype's largest finite value, a slope
+  a = +-inf of kaiming_*, and dirac_'s groups < 0 are ValueErrors (torch stores inf / NaN /
+  zeros); kaiming_*'s mode that is no str and dirac_'s groups = 0 keep torch's exception
+  types with a clearer text; complex parameters torch would keep the real part of are
+  TypeErrors;
+* eye_ / dirac_ fill every dtype torch's fill_ fills (unsigned ones included), or raise
+  before writing anything;
 * sparse_'s zero pattern honours ``generator=`` / ``seed=`` (torch's uses ``torch.randperm``
   on the global generator);
 * trunc_normal_ is exact (inversion) in every dtype, with no rejection loop;
@@ -61,7 +71,9 @@ from typing import Any, Callable, Optional, Sequence, TypeVar
 from ._fans import _calculate_correct_fan, _calculate_fan_in_and_fan_out  # noqa: F401
 from ._fans import calculate_gain, correct_fan_for, fans_for, shape_of
 from .._engine._fills import ones_, zeros_  # noqa: F401
-from ._structured import dirac_, eye_, orthogonal_, sparse_
+from ._orthogonal import orthogonal_
+from ._structured import dirac_, eye_, sparse_
+from .._engine._torch_ops import traceable
 from ._torch_compat import (  # noqa: F401
     _NOT_OVERRIDDEN,
     constant_,
@@ -111,6 +123,7 @@ __all__ = [
 
 # --- the private helpers other libraries import (mup, timm, ...) ----------------------------
 
+@traceable
 def _no_grad_uniform_(tensor: T, a: float, b: float, generator: Any = None, *,
                       seed: Optional[int] = None, global_shape: Shape = None,
                       global_offset: Shape = None) -> T:
@@ -118,6 +131,7 @@ def _no_grad_uniform_(tensor: T, a: float, b: float, generator: Any = None, *,
     return uniform_impl(tensor, a, b, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def _no_grad_normal_(tensor: T, mean: float, std: float, generator: Any = None, *,
                      seed: Optional[int] = None, global_shape: Shape = None,
                      global_offset: Shape = None) -> T:
@@ -125,19 +139,22 @@ def _no_grad_normal_(tensor: T, mean: float, std: float, generator: Any = None, 
     return normal_impl(tensor, mean, std, generator, seed, global_shape, global_offset)
 
 
+@traceable
 def _no_grad_trunc_normal_(tensor: T, mean: float, std: float, a: float, b: float,
                            generator: Any = None, *, seed: Optional[int] = None,
                            global_shape: Shape = None, global_offset: Shape = None) -> T:
     """:func:`trunc_normal_` with every parameter required (torch's helper)."""
     return trunc_normal(tensor, mean, std, a, b, generator, seed, global_shape, global_offset,
-                        stacklevel=2)
+                        stacklevel=3)  # the user's line, above the traceable wrapper
 
 
+@traceable
 def _no_grad_fill_(tensor: T, val: float) -> T:
     """:func:`constant_` (torch's helper: ``tensor.fill_(val)`` under no_grad)."""
     return constant_impl(tensor, val)
 
 
+@traceable
 def _no_grad_zero_(tensor: T) -> T:
     """:func:`zeros_` (torch's helper: ``tensor.zero_()`` under no_grad)."""
     return zeros_(tensor)
@@ -145,6 +162,7 @@ def _no_grad_zero_(tensor: T) -> T:
 
 # --- xavier / kaiming -----------------------------------------------------------------------
 
+@traceable
 def xavier_uniform_(tensor: T, gain: float = 1.0, generator: Any = None, *,
                     seed: Optional[int] = None, global_shape: Shape = None,
                     global_offset: Shape = None) -> T:
@@ -162,6 +180,7 @@ def xavier_uniform_(tensor: T, gain: float = 1.0, generator: Any = None, *,
                         "xavier_uniform_")
 
 
+@traceable
 def xavier_normal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
                    seed: Optional[int] = None, global_shape: Shape = None,
                    global_offset: Shape = None) -> T:
@@ -179,15 +198,22 @@ def xavier_normal_(tensor: T, gain: float = 1.0, generator: Any = None, *,
 
 def _kaiming_std(fn: str, tensor: Any, a: float, mode: str, nonlinearity: str,
                  global_shape: Shape) -> Optional[float]:
-    """gain / sqrt(fan), or None (after torch's warning) for a zero-element tensor."""
+    """gain / sqrt(fan), or None (after torch's warning) for a zero-element tensor. A
+    leaky_relu slope ``a`` of +-inf is a ValueError (torch fills zeros; NaN keeps torch's
+    RuntimeError, as its bound or std is NaN)."""
     if 0 in shape_of(fn, tensor):
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        # the user's line: above _kaiming_std, kaiming_*_ and its traceable wrapper
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=4)
         return None
     fan = correct_fan_for(fn, tensor, mode, global_shape)
     gain = calculate_gain(nonlinearity, a)
+    if nonlinearity == "leaky_relu" and a is not None and math.isinf(a):
+        raise ValueError(f"fastinit.{fn}: a (leaky_relu's negative slope) must be finite, "
+                         f"got {a} (the bound would be 0)")
     return gain / math.sqrt(fan)
 
 
+@traceable
 def kaiming_uniform_(tensor: T, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator: Any = None, *,
                      seed: Optional[int] = None, global_shape: Shape = None,
@@ -214,6 +240,7 @@ def kaiming_uniform_(tensor: T, a: float = 0, mode: str = "fan_in",
                         "kaiming_uniform_")
 
 
+@traceable
 def kaiming_normal_(tensor: T, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu", generator: Any = None, *,
                     seed: Optional[int] = None, global_shape: Shape = None,
