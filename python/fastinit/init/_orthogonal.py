@@ -1,22 +1,25 @@
 """Orthogonal matrices: orthogonal_ (torch.nn.init's name) and the Q of delta_orthogonal_.
 
 The Gaussian sample is fastinit's (``generator=`` / ``seed=`` decide it; bit-exact everywhere,
-docs/stream.md). The factorization is a library QR, never our own: ``numpy.linalg.qr``
-(LAPACK ``geqrf`` + ``orgqr``) for every target, NumPy arrays and torch tensors on any device
-alike, so in one process they all get the same bits. A hand-written QR would be slower and
-less robust; torch.linalg.qr for torch tensors gave other bits than NumPy's for NumPy arrays
-(another LAPACK), and cuSOLVER others again. Q still depends on the LAPACK build NumPy links
-(its version and the kernels it picks for the processor): equal to about 1e-7 in float32
-across machines, not bit for bit. It is computed in float32 (float64 for float64 targets)
+docs/stream.md). The factorization is a library QR, never our own, and one routine for every
+target, NumPy arrays and torch tensors on any device alike, so in one process they all get
+the same bits: ``torch.linalg.qr`` on the CPU wherever torch is installed (the LAPACK torch
+ships; NumPy's OpenBLAS was 3-10x slower for the sizes of model weights and fought torch's
+threads), ``numpy.linalg.qr`` where it is not. Either is LAPACK's ``geqrf`` + ``orgqr``; a
+hand-written QR would be slower and less robust, and cuSOLVER gives other bits again. Q still
+depends on that LAPACK build (its version and the kernels it picks for the processor): equal
+to about 1e-7 in float32 across machines, not bit for bit. It is computed in float32 (float64 for float64 targets)
 and rounded into the target, so bfloat16, float16 and float8 work (torch's raise).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import numbers
 import sys
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -41,6 +44,26 @@ def _sample(tensor: Any, k: int, m: int, generator: Any, seed: Optional[int]) ->
     return buf.T
 
 
+def qr(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(Q, R) of ``a`` by the process's one QR routine (see the module docstring)."""
+    torch = _torch_for_qr()
+    if torch is None:
+        return np.linalg.qr(a)
+    with torch.no_grad():
+        q, r = torch.linalg.qr(torch.from_numpy(a))
+    return q.numpy(), r.numpy()
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_for_qr() -> Any:
+    """torch when it is installed (imported on first use), else None: decided once."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch  # noqa: PLC0415
+
+    return torch
+
+
 def orthogonal_matrix(fn: str, tensor: Any, rows: int, cols: int, gain: float,
                       generator: Any, seed: Optional[int]) -> np.ndarray:
     """``gain * Q`` as a (rows, cols) NumPy matrix (orthogonal_'s docstring), in float32 or
@@ -53,7 +76,7 @@ def orthogonal_matrix(fn: str, tensor: Any, rows: int, cols: int, gain: float,
         raise ValueError(f"fastinit.{fn}: gain={gain:g} puts values past {name}'s largest "
                          f"finite value ({limit:g})")
     big, small = max(rows, cols), min(rows, cols)
-    q, r = np.linalg.qr(_sample(tensor, small, big, generator, seed))
+    q, r = qr(_sample(tensor, small, big, generator, seed))
     with np.errstate(over="ignore"):  # an overflow is reported below
         q *= np.where(np.diagonal(r) < 0, -1.0, 1.0).astype(q.dtype) * gain  # scales columns
     if not np.abs(q).max() <= limit:
