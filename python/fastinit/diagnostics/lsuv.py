@@ -90,7 +90,7 @@ def lsuv_(model: Any, batch: Any, *, target_std: float = 1.0, tol: float = 0.1,
     See the module docstring for the algorithm, seeds and the bias rule."""
     torch = require_torch("fastinit.lsuv_")
 
-    from ..init._structured import orthogonal_  # noqa: PLC0415
+    from ..init._orthogonal import orthogonal_  # noqa: PLC0415
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"fastinit.lsuv_: model must be a torch.nn.Module, "
