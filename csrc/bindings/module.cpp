@@ -4,6 +4,8 @@
 #include <pybind11/stl.h>
 
 #include "../core/philox.h"
+#include "../cpu/pool.h"
+#include "../cpu/threads.h"
 #include "../dispatch.h"
 #include "../errors.h"
 #include "targets.h"
@@ -13,43 +15,88 @@ using namespace fastinit;
 
 namespace {
 
-FillRequest request(const std::string& fn, int kind, const std::vector<double>& params,
-                    uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
-                    std::vector<int64_t> global_offset, uint64_t index_offset) {
+// Fills smaller than this (a few microseconds of work) keep the GIL: releasing and taking it
+// back costs more than other Python threads would gain.
+constexpr int64_t kKeepGil = 1 << 14;
+
+// The public function's name; the str (held by the caller) owns the UTF-8 bytes.
+const char* name_of(py::handle fn) {
+  const char* name = PyUnicode_AsUTF8(fn.ptr());
+  if (name == nullptr) throw py::error_already_set();
+  return name;
+}
+
+// global_shape / global_offset: an empty list, the common case, costs no conversion.
+std::vector<int64_t> dims_of(py::handle seq) {
+  if (PyList_Check(seq.ptr()) && PyList_GET_SIZE(seq.ptr()) == 0) return {};
+  return seq.cast<std::vector<int64_t>>();
+}
+
+// Arguments arrive as handles and are converted here: pybind11's own conversion of a str, a
+// list of floats and two lists was about 1 us of a 2 us fill call.
+FillRequest request(py::handle fn, int kind, py::handle params, uint64_t key, uint64_t stream,
+                    py::handle global_shape, py::handle global_offset, uint64_t index_offset) {
   FillRequest req;
-  req.fn = fn.c_str();
+  req.fn = name_of(fn);
   req.kind = DistKind(kind);
-  for (size_t i = 0; i < params.size() && i < 4; ++i) req.params[i] = params[i];
+  const auto values = py::reinterpret_borrow<py::sequence>(params);
+  const size_t count = std::min<size_t>(values.size(), 4);
+  for (size_t i = 0; i < count; ++i) req.params[i] = values[i].cast<double>();
   req.key = key;
   req.stream = stream;
-  req.global_shape = std::move(global_shape);
-  req.global_offset = std::move(global_offset);
+  req.global_shape = dims_of(global_shape);
+  req.global_offset = dims_of(global_offset);
   req.index_offset = index_offset;
   return req;
 }
 
-void fill_py(py::handle target, const std::string& fn, int kind, std::vector<double> params,
-             uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
-             std::vector<int64_t> global_offset, uint64_t index_offset, int dtype_override,
-             uintptr_t cuda_stream, bool check_only) {
-  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
-  FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
-                            std::move(global_offset), index_offset);
+// torch.get_num_threads() where torch is loaded, else 0: the default thread count follows it.
+int torch_threads() {
+  PyObject* torch = PyDict_GetItemString(PyImport_GetModuleDict(), "torch");  // borrowed
+  if (torch == nullptr) return 0;
+  py::object count = py::reinterpret_borrow<py::object>(torch).attr("get_num_threads")();
+  return count.cast<int>();
+}
+
+// Only a CPU fill large enough to be split asks torch (a Python call).
+int torch_threads_for(const TensorView& v) {
+  if (v.device != DeviceKind::cpu) return 0;
+  int64_t numel = 1;
+  for (int k = 0; k < v.ndim; ++k) numel *= v.shape[k];
+  return cpu::may_use_threads(numel) ? torch_threads() : 0;
+}
+
+// key_source, when not None, is called once the request has passed every check and returns
+// (key, stream): a generator is drawn from only for a fill that will happen, in one call.
+void fill_py(py::handle target, py::handle fn, int kind, py::handle params, uint64_t key,
+             uint64_t stream, py::handle global_shape, py::handle global_offset,
+             uint64_t index_offset, int dtype_override, uintptr_t cuda_stream,
+             py::handle key_source) {
+  BoundTarget bound = bind_target(target, dtype_override, name_of(fn));
+  FillRequest req = request(fn, kind, params, key, stream, global_shape, global_offset,
+                            index_offset);
   req.cuda_stream = reinterpret_cast<void*>(cuda_stream);
-  req.check_only = check_only;
+  FillJob job;
+  if (!plan_fill(bound.view, req, job)) return;
+  if (!key_source.is_none()) {
+    const auto drawn = key_source().cast<std::pair<uint64_t, uint64_t>>();
+    job.key = drawn.first;
+    job.stream = drawn.second;
+  }
+  req.torch_threads = torch_threads_for(bound.view);
+  if (job.plan.numel < kKeepGil) return run_fill(bound.view, req, job);
   py::gil_scoped_release nogil;
-  fill(bound.view, req);
+  run_fill(bound.view, req, job);
 }
 
 // Tests: the CUDA kernel's thread mapping run on the host over a CPU target (dispatch.h).
-py::dict grid_emulate_py(py::handle target, const std::string& fn, int kind,
-                         std::vector<double> params, uint64_t key, uint64_t stream,
-                         std::vector<int64_t> global_shape, std::vector<int64_t> global_offset,
-                         uint64_t index_offset, int dtype_override, int sms, int blocks_per_sm,
-                         int fault) {
-  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
-  const FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
-                                  std::move(global_offset), index_offset);
+py::dict grid_emulate_py(py::handle target, py::handle fn, int kind, py::handle params,
+                         uint64_t key, uint64_t stream, py::handle global_shape,
+                         py::handle global_offset, uint64_t index_offset, int dtype_override,
+                         int sms, int blocks_per_sm, int fault) {
+  BoundTarget bound = bind_target(target, dtype_override, name_of(fn));
+  const FillRequest req = request(fn, kind, params, key, stream, global_shape, global_offset,
+                                  index_offset);
   GridEmulation em;
   em.sms = sms;
   em.blocks_per_sm = blocks_per_sm;
@@ -105,7 +152,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("fill", &fill_py, py::arg("target"), py::arg("fn"), py::arg("kind"), py::arg("params"),
         py::arg("key"), py::arg("stream"), py::arg("global_shape"), py::arg("global_offset"),
         py::arg("index_offset") = 0, py::arg("dtype_override") = -1, py::arg("cuda_stream") = 0,
-        py::arg("check_only") = false);
+        py::arg("key_source") = py::none());
   m.def("grid_emulate", &grid_emulate_py, py::arg("target"), py::arg("fn"), py::arg("kind"),
         py::arg("params"), py::arg("key"), py::arg("stream"), py::arg("global_shape"),
         py::arg("global_offset"), py::arg("index_offset") = 0, py::arg("dtype_override") = -1,
@@ -113,8 +160,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("philox4x32_10", &philox_py, py::arg("counters"), py::arg("keys"));
   m.def("cpu_isa", &cpu::isa_name);
   m.def("set_num_threads", &cpu::set_num_threads);
-  m.def("get_num_threads", &cpu::get_num_threads);
+  m.def("get_num_threads", [] { return cpu::get_num_threads(torch_threads()); });
   m.def("max_threads", &cpu::max_threads);
+  m.def("clear_num_threads", &cpu::clear_num_threads);
+  m.def("set_thread_limit", &cpu::set_thread_limit, py::arg("n"));
+  m.def("thread_limit", &cpu::thread_limit);
+  m.def("set_grain_scale", &cpu::set_grain_scale, py::arg("scale"));
+  m.def("grain_scale", &cpu::grain_scale);
+  m.def("pool_workers", &cpu::pool_workers);
   m.def(
       "memory_overlaps",
       [](const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, int64_t itemsize) {
