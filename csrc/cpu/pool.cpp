@@ -19,6 +19,7 @@
 #include <chrono>
 #include <mutex>
 #include <new>
+#include <thread>
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -85,6 +86,7 @@ struct Pool {
   uint32_t job = 0;                    // id of the latest job (under job_mu)
 };
 Pool g_pool;
+std::atomic<int64_t> g_worker_delay_us{0};
 
 void reset_in_child() {
   new (&g_pool) Pool();  // the parent's workers, and any job in flight, are not in the child
@@ -134,6 +136,8 @@ void* worker_main(void* arg) {
     const uint32_t now = p.job_seq.load(std::memory_order_acquire);
     if (now != seen) {
       seen = now;
+      if (const int64_t us = g_worker_delay_us.load(std::memory_order_relaxed))
+        std::this_thread::sleep_for(std::chrono::microseconds(us));
       join_job(p);
       continue;
     }
@@ -212,6 +216,8 @@ void parallel_for(int64_t ntasks, int threads, TaskFn fn, void* ctx) {
 }
 
 int pool_workers() { return g_pool.workers.load(); }
+
+void set_worker_delay_us(int64_t us) { g_worker_delay_us.store(us < 0 ? 0 : us); }
 
 }  // namespace cpu
 }  // namespace fastinit

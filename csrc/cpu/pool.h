@@ -26,5 +26,9 @@ void parallel_for(int64_t ntasks, int threads, F& f) {
 // Workers started so far in this process (a forked child starts with none). For tests.
 int pool_workers();
 
+// Tests: every worker waits this long after it is woken, before it looks for tasks (a worker
+// the scheduler has taken away); 0 by default.
+void set_worker_delay_us(int64_t us);
+
 }  // namespace cpu
 }  // namespace fastinit
