@@ -51,11 +51,16 @@ FillRequest request(py::handle fn, int kind, py::handle params, uint64_t key, ui
 }
 
 // torch.get_num_threads() where torch is loaded, else 0: the default thread count follows it.
+// Anything else under the name (None, which blocks the import; a stand-in module) counts as
+// no torch.
 int torch_threads() {
   PyObject* torch = PyDict_GetItemString(PyImport_GetModuleDict(), "torch");  // borrowed
-  if (torch == nullptr) return 0;
-  py::object count = py::reinterpret_borrow<py::object>(torch).attr("get_num_threads")();
-  return count.cast<int>();
+  if (torch == nullptr || torch == Py_None) return 0;
+  PyObject* count = PyObject_CallMethod(torch, "get_num_threads", nullptr);
+  const long n = count != nullptr && PyLong_Check(count) ? PyLong_AsLong(count) : 0;
+  Py_XDECREF(count);
+  if (PyErr_Occurred()) PyErr_Clear();
+  return n > 0 && n < (1L << 30) ? int(n) : 0;
 }
 
 // Only a CPU fill large enough to be split asks torch (a Python call).

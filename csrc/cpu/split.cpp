@@ -16,10 +16,12 @@ constexpr double kThreadCycles = 80000;
 
 enum Cost { kConstant, kBits, kUniform32, kNormal32, kUniform64, kNormal64, kCosts };
 
-// Cycles per element, one core, output in cache; constant_ is the store alone. base: the
-// portable build (scalar Philox).
+// Cycles per element, one core, output in cache; constant_ is the store alone. avx2 and
+// avx512: BENCHMARKS.md's per-core table (Zen 5); base, the portable build: measured in the
+// same run as avx512 and scaled to its row (Philox auto-vectorized with SSE2, a scalar
+// transform).
 constexpr double kCycles[3][kCosts] = {
-    /* base   */ {0.15, 6.0, 6.5, 11.0, 13.0, 30.0},
+    /* base   */ {0.15, 2.0, 2.2, 15.0, 4.7, 18.6},
     /* avx2   */ {0.15, 1.21, 1.23, 2.9, 2.5, 10.7},
     /* avx512 */ {0.15, 0.59, 0.57, 1.4, 1.2, 6.0},
 };

@@ -172,6 +172,15 @@ def test_torch_thread_count_caps_the_default(default_rule):
         torch.set_num_threads(before)
 
 
+def test_a_blocked_torch_import_counts_as_no_torch():
+    """sys.modules["torch"] = None (how programs keep torch out) or a stand-in without
+    get_num_threads: large fills still work, on the other rules' count."""
+    for stand_in in ("None", "type(sys)('torch')"):
+        code = f"import sys\nsys.modules['torch'] = {stand_in}\n" + WORKERS_AFTER_BIG_FILL
+        threads, workers = run_python(code).stdout.split()
+        assert int(threads) >= 1 and int(workers) == int(threads) - 1
+
+
 def test_set_num_threads_leaves_torch_alone():
     """torch first: fastinit used to share its libgomp, and set_num_threads called
     omp_set_num_threads, which changed torch's own count."""
