@@ -173,7 +173,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_grain_scale", &cpu::set_grain_scale, py::arg("scale"));
   m.def("grain_scale", &cpu::grain_scale);
   m.def("pool_workers", &cpu::pool_workers);
-  m.def("set_worker_delay_us", &cpu::set_worker_delay_us, py::arg("us"));
+  m.def("set_worker_delay_us", &cpu::set_worker_delay_us, py::arg("us"),
+        py::arg("holding_task") = false);
+  m.def("pool_backing_off", &cpu::pool_backing_off);
   m.def(
       "memory_overlaps",
       [](const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, int64_t itemsize) {

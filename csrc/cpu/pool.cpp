@@ -5,6 +5,13 @@
 // every task has finished: it spins for a few microseconds (the last tasks are short), then
 // sleeps on a futex, leaving its core to whichever thread still holds a task.
 //
+// That wait is the one cost of sharing a fill that cannot be avoided: a thread the scheduler
+// takes off its core in the middle of a task holds the fill until it runs again (milliseconds
+// when every core is busy), and nobody else may finish a task that thread is writing. So a
+// wait much longer than a task (kStall) is taken as a sign that the cores are busy, and fills
+// run on their callers alone for a while (10 ms, doubling with each stall up to 1 s, back to
+// 10 ms after a fill that did not stall).
+//
 // A worker may read a job's parameters after that job is over (it was slow to wake): its
 // claim names the job it read, and fails once the word has moved on to a newer job, so it
 // never runs a task of a job that has returned. Workers live as long as the process; a forked
@@ -39,6 +46,9 @@ namespace {
 constexpr uint64_t kIndexMask = 0xFFFFFFFFu;
 constexpr uint64_t kClosed = kIndexMask;  // no task index reaches it: nothing to claim
 constexpr auto kSpin = std::chrono::microseconds(20);  // the caller's wait before it sleeps
+constexpr int64_t kStallNs = 200000;        // a task lasts about 10 us (split.cpp)
+constexpr int64_t kMinBackoffNs = 10000000;
+constexpr int64_t kMaxBackoffNs = 1000000000;
 constexpr size_t kWorkerStack = size_t(1) << 20;
 
 // Sleep while `word` still holds `seen` (may return early); wake up to n sleepers on `word`.
@@ -84,9 +94,24 @@ struct Pool {
   std::atomic<int> caller_sleeping{0};
   std::atomic<int> workers{0};         // started (changed under job_mu)
   uint32_t job = 0;                    // id of the latest job (under job_mu)
+  std::atomic<int64_t> serial_until{0};  // steady clock, ns: until then fills run serially
+  int64_t backoff = kMinBackoffNs;       // under job_mu
 };
 Pool g_pool;
 std::atomic<int64_t> g_worker_delay_us{0};
+std::atomic<bool> g_delay_holding_task{false};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void test_delay(bool holding_task) {
+  const int64_t us = g_worker_delay_us.load(std::memory_order_relaxed);
+  if (us > 0 && g_delay_holding_task.load(std::memory_order_relaxed) == holding_task)
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+}
 
 void reset_in_child() {
   new (&g_pool) Pool();  // the parent's workers, and any job in flight, are not in the child
@@ -103,7 +128,7 @@ void finished(Pool& p) {
 }
 
 // Claims and runs tasks of `job` until none is left (or the job is over).
-void work(Pool& p, uint64_t job) {
+void work(Pool& p, uint64_t job, bool worker) {
   const TaskFn fn = p.fn.load(std::memory_order_acquire);
   void* const ctx = p.ctx.load(std::memory_order_acquire);
   const int64_t n = p.ntasks.load(std::memory_order_acquire);
@@ -113,6 +138,7 @@ void work(Pool& p, uint64_t job) {
     if (!p.claim.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
                                        std::memory_order_acquire))
       continue;
+    if (worker) test_delay(true);
     fn(ctx, int64_t(c & kIndexMask));
     if (p.done.fetch_add(1, std::memory_order_acq_rel) + 1 == n) finished(p);
     c = p.claim.load(std::memory_order_acquire);
@@ -126,7 +152,7 @@ void join_job(Pool& p) {
     if ((s & kIndexMask) == 0) return;
   } while (!p.seats.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel,
                                           std::memory_order_acquire));
-  work(p, s >> 32);
+  work(p, s >> 32, true);
 }
 
 void* worker_main(void* arg) {
@@ -136,8 +162,7 @@ void* worker_main(void* arg) {
     const uint32_t now = p.job_seq.load(std::memory_order_acquire);
     if (now != seen) {
       seen = now;
-      if (const int64_t us = g_worker_delay_us.load(std::memory_order_relaxed))
-        std::this_thread::sleep_for(std::chrono::microseconds(us));
+      test_delay(false);
       join_job(p);
       continue;
     }
@@ -168,8 +193,10 @@ void start_workers(Pool& p, int want) {
   }
 }
 
-// The caller waits for the tasks other threads still hold.
-void wait_done(Pool& p, int64_t n) {
+// The caller waits for the tasks other threads still hold; returns how long (ns).
+int64_t wait_done(Pool& p, int64_t n) {
+  if (p.done.load(std::memory_order_acquire) == n) return 0;
+  const int64_t start = now_ns();
   const auto spin_until = std::chrono::steady_clock::now() + kSpin;
   for (unsigned i = 1; p.done.load(std::memory_order_acquire) != n; ++i) {
     if (i % 64 != 0 || std::chrono::steady_clock::now() < spin_until) {
@@ -181,6 +208,17 @@ void wait_done(Pool& p, int64_t n) {
     if (p.done.load() != n) sleep_while(p.done_seq, seq);
     p.caller_sleeping.store(0);
   }
+  return now_ns() - start;
+}
+
+// After a stall, fills run serially for the backoff, which doubles; a smooth fill resets it.
+void note_wait(Pool& p, int64_t waited_ns) {
+  if (waited_ns < kStallNs) {
+    p.backoff = kMinBackoffNs;
+    return;
+  }
+  p.serial_until.store(now_ns() + p.backoff, std::memory_order_relaxed);
+  p.backoff = std::min(2 * p.backoff, kMaxBackoffNs);
 }
 
 void run_serial(int64_t ntasks, TaskFn fn, void* ctx) {
@@ -193,6 +231,8 @@ void parallel_for(int64_t ntasks, int threads, TaskFn fn, void* ctx) {
   Pool& p = g_pool;
   if (threads > ntasks) threads = int(ntasks);
   if (threads <= 1 || uint64_t(ntasks) >= kClosed) return run_serial(ntasks, fn, ctx);
+  if (now_ns() < p.serial_until.load(std::memory_order_relaxed))  // the cores are busy
+    return run_serial(ntasks, fn, ctx);
   std::unique_lock<std::mutex> lock(p.job_mu, std::try_to_lock);
   if (!lock.owns_lock()) return run_serial(ntasks, fn, ctx);  // another thread's fill has them
   start_workers(p, threads - 1);
@@ -210,14 +250,22 @@ void parallel_for(int64_t ntasks, int threads, TaskFn fn, void* ctx) {
   p.job_seq.fetch_add(1);
   if (p.sleepers.load() > 0) wake(p.job_seq, helpers);
 
-  work(p, job);
-  wait_done(p, ntasks);
+  work(p, job, false);
+  const int64_t waited = wait_done(p, ntasks);
   p.seats.store(job << 32, std::memory_order_relaxed);  // no seat left for a late worker
+  note_wait(p, waited);
 }
 
 int pool_workers() { return g_pool.workers.load(); }
 
-void set_worker_delay_us(int64_t us) { g_worker_delay_us.store(us < 0 ? 0 : us); }
+void set_worker_delay_us(int64_t us, bool holding_task) {
+  g_delay_holding_task.store(holding_task);
+  g_worker_delay_us.store(us < 0 ? 0 : us);
+}
+
+bool pool_backing_off() {
+  return now_ns() < g_pool.serial_until.load(std::memory_order_relaxed);
+}
 
 }  // namespace cpu
 }  // namespace fastinit

@@ -26,9 +26,14 @@ void parallel_for(int64_t ntasks, int threads, F& f) {
 // Workers started so far in this process (a forked child starts with none). For tests.
 int pool_workers();
 
-// Tests: every worker waits this long after it is woken, before it looks for tasks (a worker
-// the scheduler has taken away); 0 by default.
-void set_worker_delay_us(int64_t us);
+// True while fills run serially after a stall (pool.cpp: a thread holding a task was off its
+// core for long). For tests and benchmarks.
+bool pool_backing_off();
+
+// Tests: every worker waits this long (0 by default) after it is woken, before it looks for
+// tasks (holding_task false: a worker that wakes late), or after it has claimed each task
+// (true: a worker taken off its core in the middle of one).
+void set_worker_delay_us(int64_t us, bool holding_task);
 
 }  // namespace cpu
 }  // namespace fastinit

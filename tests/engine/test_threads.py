@@ -306,6 +306,37 @@ def test_a_late_worker_does_not_hold_the_fill_up(default_rule):
     assert elapsed < 2.5, f"3 fills took {elapsed:.2f} s: they waited for the late worker"
 
 
+def test_a_worker_off_its_core_mid_task_makes_fills_back_off(default_rule):
+    """Fault injection: a worker that stops for 0.3 s holding a task (as one the scheduler took
+    off its core). That fill must wait for it (the task writes the target), and comes out
+    exact; then the pool takes the cores for busy and runs the next fills on the caller alone,
+    without waiting again."""
+    import time  # noqa: PLC0415
+
+    fastinit.set_num_threads(2)
+    a = np.empty(1 << 21, np.float32)
+    fastinit.normal_(a, seed=2)
+    want = a.copy()
+    deadline = time.monotonic() + 3
+    while _core.pool_backing_off() and time.monotonic() < deadline:  # after an earlier stall
+        time.sleep(0.05)
+    _core.set_worker_delay_us(300_000, holding_task=True)
+    try:
+        a[:] = 0
+        start = time.perf_counter()
+        fastinit.normal_(a, seed=2)
+        stalled = time.perf_counter() - start
+        backing_off = _core.pool_backing_off()
+        start = time.perf_counter()
+        fastinit.normal_(a, seed=2)
+        after = time.perf_counter() - start
+    finally:
+        _core.set_worker_delay_us(0)
+    assert_bits_equal(a, want, "with a worker stopped in a task")
+    assert stalled >= 0.3 and backing_off
+    assert after < 0.25, f"the fill after a stall took {after:.2f} s: it used the stopped worker"
+
+
 def test_grain_scale_rejects_negative():
     with pytest.raises(ValueError):
         _core.set_grain_scale(-1.0)
