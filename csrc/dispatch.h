@@ -53,6 +53,8 @@ void set_num_threads(int64_t n);  // ValueError outside [1, max_threads()]
 int max_threads();
 int get_num_threads(int torch_threads);  // what a fill large enough to split would use now
 bool may_use_threads(int64_t numel);     // false: a fill of numel elements runs on one thread
+struct Split;
+Split split_of(const FillJob& job, int torch_threads);  // the threads and tasks fill() uses
 }  // namespace cpu
 namespace cuda {
 bool available();

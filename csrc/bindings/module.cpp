@@ -5,6 +5,7 @@
 
 #include "../core/philox.h"
 #include "../cpu/pool.h"
+#include "../cpu/split.h"
 #include "../cpu/threads.h"
 #include "../dispatch.h"
 #include "../errors.h"
@@ -94,6 +95,17 @@ void fill_py(py::handle target, py::handle fn, int kind, py::handle params, uint
   run_fill(bound.view, req, job);
 }
 
+// Tests and benchmarks: (threads, elements per task) of the CPU fill these arguments ask for.
+py::tuple split_py(py::handle target, py::handle fn, int kind, py::handle params) {
+  BoundTarget bound = bind_target(target, -1, name_of(fn));
+  const py::list none;
+  const FillRequest req = request(fn, kind, params, 0, 0, none, none, 0);
+  FillJob job;
+  if (!plan_fill(bound.view, req, job)) return py::make_tuple(0, 0);
+  const cpu::Split s = cpu::split_of(job, torch_threads_for(bound.view));
+  return py::make_tuple(s.threads, s.task_elements);
+}
+
 // Tests: the CUDA kernel's thread mapping run on the host over a CPU target (dispatch.h).
 py::dict grid_emulate_py(py::handle target, py::handle fn, int kind, py::handle params,
                          uint64_t key, uint64_t stream, py::handle global_shape,
@@ -173,6 +185,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_grain_scale", &cpu::set_grain_scale, py::arg("scale"));
   m.def("grain_scale", &cpu::grain_scale);
   m.def("pool_workers", &cpu::pool_workers);
+  m.def("split", &split_py, py::arg("target"), py::arg("fn"), py::arg("kind"), py::arg("params"));
   m.def("set_worker_delay_us", &cpu::set_worker_delay_us, py::arg("us"),
         py::arg("holding_task") = false);
   m.def("pool_backing_off", &cpu::pool_backing_off);

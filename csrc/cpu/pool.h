@@ -1,8 +1,9 @@
-// fastinit's own CPU threads: a small pool of workers that sleep in the kernel between fills
-// and take a fill's tasks one at a time from a shared counter. No OpenMP: a thread that the
-// scheduler has taken away (another process on its core) never holds the fill up at a
-// barrier, because the threads that run take its share; a waiting thread sleeps instead of
-// spinning; and torch's OpenMP settings in the same process are left alone.
+// fastinit's own CPU threads: a small pool of workers that sleep in the kernel between runs of
+// fills (after a fill a worker watches 50 us for the next one) and take a fill's tasks one at
+// a time from a shared counter. No OpenMP: a thread that the scheduler has taken away (another
+// process on its core) never holds the fill up at a barrier, because the threads that run take
+// its share; a waiting caller sleeps instead of spinning; and torch's OpenMP settings in the
+// same process are left alone.
 #pragma once
 #include <cstdint>
 

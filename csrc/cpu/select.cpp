@@ -42,13 +42,17 @@ Isa chosen() {
 
 }  // namespace
 
+Split split_of(const FillJob& job, int torch_threads) {
+  Split split = split_for(job, chosen(), max_threads(), grain_scale());
+  // The CPUs' count is a system call: only for fills large enough to be split.
+  if (split.threads > 1) split = split_for(job, chosen(), fill_threads(torch_threads), grain_scale());
+  return split;
+}
+
 void fill(const FillJob& job, int torch_threads) {
   const bool streaming = prepare_pages(job.plan);
-  const Isa isa = chosen();
-  Split split = split_for(job, isa, max_threads(), grain_scale());
-  // The CPUs' count is a system call: only for fills large enough to be split.
-  if (split.threads > 1) split.threads = std::min(split.threads, fill_threads(torch_threads));
-  switch (isa) {
+  const Split split = split_of(job, torch_threads);
+  switch (chosen()) {
 #if defined(FI_HAVE_X86_ISAS)
     case Isa::avx512: return avx512::fill(job, streaming, split);
     case Isa::avx2: return avx2::fill(job, streaming, split);

@@ -1,8 +1,10 @@
-// A thread pays only when its share of a fill is well above what waking it costs (about 4 us
-// on the KVM guests of BENCHMARKS.md, 20-30 us at the 99th percentile), so each thread gets at
-// least kThreadCycles of work, and smaller fills run on the calling thread alone. The work is
-// estimated from the element count and the per-core cost of the distribution on the chosen
-// instruction set (benchmarks/per_core.py, cycles per element at the nominal clock).
+// A thread pays only when its share of a fill is well above what sharing costs: waking a
+// sleeping worker costs a fill 10-20 us on the KVM guests of BENCHMARKS.md (a futex wake and an
+// interrupt to its core), a worker still watching for work after the previous fill (pool.cpp)
+// about 2 us. So each thread gets at least kThreadNs of work, and smaller fills run on the
+// calling thread alone. The work is estimated from the element count and the one-thread cost
+// per element of the distribution on the chosen instruction set, measured by
+// benchmarks/grain.py, which also times each size on one thread and on two.
 #include "split.h"
 
 #include <algorithm>
@@ -11,19 +13,18 @@ namespace fastinit {
 namespace cpu {
 namespace {
 
-// Work a thread must get (about 30 us at 2.6 GHz).
-constexpr double kThreadCycles = 80000;
+// Work a thread must get, ns: with a watching worker two threads pay from about 5 us of work,
+// with a sleeping one from about 40.
+constexpr double kThreadNs = 20000;
 
 enum Cost { kConstant, kBits, kUniform32, kNormal32, kUniform64, kNormal64, kCosts };
 
-// Cycles per element, one core, output in cache; constant_ is the store alone. avx2 and
-// avx512: BENCHMARKS.md's per-core table (Zen 5); base, the portable build: measured in the
-// same run as avx512 and scaled to its row (Philox auto-vectorized with SSE2, a scalar
-// transform).
-constexpr double kCycles[3][kCosts] = {
-    /* base   */ {0.15, 2.0, 2.2, 15.0, 4.7, 18.6},
-    /* avx2   */ {0.15, 1.21, 1.23, 2.9, 2.5, 10.7},
-    /* avx512 */ {0.15, 0.59, 0.57, 1.4, 1.2, 6.0},
+// ns per element on one thread, 2^20-element fills (4-8 MiB, past L2), Zen 5 guest, quiet;
+// bits as uniform_ less its transform.
+constexpr double kNs[3][kCosts] = {
+    /* base   */ {0.095, 1.8, 1.94, 13.9, 4.2, 16.9},
+    /* avx2   */ {0.078, 0.55, 0.62, 1.51, 1.68, 6.4},
+    /* avx512 */ {0.064, 0.45, 0.52, 1.09, 0.97, 4.9},
 };
 
 Cost cost_of(const FillJob& job) {
@@ -38,18 +39,24 @@ Cost cost_of(const FillJob& job) {
 
 // Elements per thread, at least.
 double grain_of(Cost cost, Isa isa, double grain_scale) {
-  return std::max(1.0, grain_scale * kThreadCycles / kCycles[int(isa)][cost]);
+  return std::max(1.0, grain_scale * kThreadNs / kNs[int(isa)][cost]);
 }
 
 }  // namespace
 
 Split split_for(const FillJob& job, Isa isa, int max_threads, double grain_scale) {
-  const double grain = grain_of(cost_of(job), isa, grain_scale);
+  const Cost cost = cost_of(job);
+  const double numel = double(job.plan.numel);
   Split s;
-  s.threads = int(std::max(1.0, std::min(double(max_threads), double(job.plan.numel) / grain)));
-  // Four tasks to a thread's least share: a thread that wakes late or is descheduled holds
-  // up at most one short task, and the others take the rest.
-  s.task_elements = std::max(kBatch, (int64_t(grain / 4) + kBatch - 1) / kBatch * kBatch);
+  s.threads = int(std::max(1.0, std::min(double(max_threads),
+                                         numel / grain_of(cost, isa, grain_scale))));
+  // Tasks of a quarter of a thread's least share (about 5 us of work), and at least four per
+  // thread: a thread that wakes late or is descheduled holds up at most one short task, and
+  // the others take the rest. Whole Philox batches, except in tests (grain_scale < 1), where
+  // fills of a few thousand elements are split too.
+  const double task = std::min(grain_of(cost, isa, 1.0) / 4, numel / (4.0 * s.threads));
+  const int64_t round = grain_scale < 1 ? 1 : kBatch;
+  s.task_elements = std::max(round, (int64_t(task) + round - 1) / round * round);
   return s;
 }
 

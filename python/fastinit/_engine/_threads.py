@@ -10,7 +10,7 @@ By default, the least of:
 
 ``set_num_threads(n)`` replaces the rule with n. The environment and the quota are read once,
 at import; the affinity and torch's count at each fill large enough to be split. A fill runs on
-fewer threads when it is too small for more to pay (each thread must get about 30 us of work;
+fewer threads when it is too small for more to pay (each thread must get about 20 us of work;
 smaller fills run on the calling thread alone). fastinit's threads are its own, not OpenMP's:
 nothing here changes torch's thread settings.
 """
