@@ -50,11 +50,15 @@ Split split_for(const FillJob& job, Isa isa, int max_threads, double grain_scale
   Split s;
   s.threads = int(std::max(1.0, std::min(double(max_threads),
                                          numel / grain_of(cost, isa, grain_scale))));
-  // Tasks of a quarter of a thread's least share (about 5 us of work), and at least four per
-  // thread: a thread that wakes late or is descheduled holds up at most one short task, and
-  // the others take the rest. Whole Philox batches, except in tests (grain_scale < 1), where
-  // fills of a few thousand elements are split too.
-  const double task = std::min(grain_of(cost, isa, 1.0) / 4, numel / (4.0 * s.threads));
+  // Sixteen tasks per thread, each at least a quarter of a thread's least share (about 5 us of
+  // work) and at most a quarter of a thread's share of this fill: a thread that wakes late or
+  // is descheduled holds up at most one short task, and the others take the rest. Not many
+  // more: neighbouring tasks go to different threads, and two threads first touching pages
+  // of the same 2 MiB (fresh memory) take turns at its page-table lock.
+  const double task = std::min(std::max(grain_of(cost, isa, 1.0) / 4, numel / (16.0 * s.threads)),
+                               numel / (4.0 * s.threads));
+  // Whole Philox batches, except in tests (grain_scale < 1), where fills of a few thousand
+  // elements are split too.
   const int64_t round = grain_scale < 1 ? 1 : kBatch;
   s.task_elements = std::max(round, (int64_t(task) + round - 1) / round * round);
   return s;
