@@ -8,9 +8,10 @@
 // That wait is the one cost of sharing a fill that cannot be avoided: a thread the scheduler
 // takes off its core in the middle of a task holds the fill until it runs again (milliseconds
 // when every core is busy), and nobody else may finish a task that thread is writing. So a
-// wait much longer than a task (kStall) is taken as a sign that the cores are busy, and fills
-// run on their callers alone for a while (10 ms, doubling with each stall up to 1 s, back to
-// 10 ms after a fill that did not stall).
+// wait much longer than a task (kStallNs, ten tasks) is taken as a sign that the cores are
+// busy, and fills run on their callers alone for a while: 10 ms, doubling with each stall up
+// to 1 s, halving after a fill that did not stall (so where the cores stay busy, fills try
+// their threads about once a second).
 //
 // A worker may read a job's parameters after that job is over (it was slow to wake): its
 // claim names the job it read, and fails once the word has moved on to a newer job, so it
@@ -46,7 +47,7 @@ namespace {
 constexpr uint64_t kIndexMask = 0xFFFFFFFFu;
 constexpr uint64_t kClosed = kIndexMask;  // no task index reaches it: nothing to claim
 constexpr auto kSpin = std::chrono::microseconds(20);  // the caller's wait before it sleeps
-constexpr int64_t kStallNs = 200000;        // a task lasts about 10 us (split.cpp)
+constexpr int64_t kStallNs = 50000;         // a task lasts about 5 us (split.cpp)
 constexpr int64_t kMinBackoffNs = 10000000;
 constexpr int64_t kMaxBackoffNs = 1000000000;
 constexpr int64_t kWorkerWatchNs = 50000;  // a worker's watch for the next job (below)
@@ -228,10 +229,10 @@ int64_t wait_done(Pool& p, int64_t n) {
   return now_ns() - start;
 }
 
-// After a stall, fills run serially for the backoff, which doubles; a smooth fill resets it.
+// After a stall, fills run serially for the backoff, which doubles; a smooth fill halves it.
 void note_wait(Pool& p, int64_t waited_ns) {
   if (waited_ns < kStallNs) {
-    p.backoff = kMinBackoffNs;
+    p.backoff = std::max(kMinBackoffNs, p.backoff / 2);
     return;
   }
   p.serial_until.store(now_ns() + p.backoff, std::memory_order_relaxed);
