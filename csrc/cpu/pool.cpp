@@ -8,10 +8,11 @@
 // That wait is the one cost of sharing a fill that cannot be avoided: a thread the scheduler
 // takes off its core in the middle of a task holds the fill until it runs again (milliseconds
 // when every core is busy), and nobody else may finish a task that thread is writing. So a
-// wait much longer than a task (kStallNs, ten tasks) is taken as a sign that the cores are
-// busy, and fills run on their callers alone for a while: 10 ms, doubling with each stall up
-// to 1 s, halving after a fill that did not stall (so where the cores stay busy, fills try
-// their threads about once a second).
+// wait much longer than a task (kStallNs, some forty tasks) is taken as a sign that the cores
+// are busy, and fills run on their callers alone for a while: 10 ms, doubling with each stall
+// up to 1 s, back to 10 ms after a fill that did not stall. (A wait of 50 us and a backoff
+// halved, not reset, by a smooth fill gave up a quiet machine's second thread to every short
+// burst of another process: 2^20-element fills 45% slower with one such process beside them.)
 //
 // A worker may read a job's parameters after that job is over (it was slow to wake): its
 // claim names the job it read, and fails once the word has moved on to a newer job, so it
@@ -47,7 +48,7 @@ namespace {
 constexpr uint64_t kIndexMask = 0xFFFFFFFFu;
 constexpr uint64_t kClosed = kIndexMask;  // no task index reaches it: nothing to claim
 constexpr auto kSpin = std::chrono::microseconds(20);  // the caller's wait before it sleeps
-constexpr int64_t kStallNs = 50000;         // a task lasts about 5 us (split.cpp)
+constexpr int64_t kStallNs = 200000;        // a task lasts about 5 us (split.cpp)
 constexpr int64_t kMinBackoffNs = 10000000;
 constexpr int64_t kMaxBackoffNs = 1000000000;
 constexpr int64_t kWorkerWatchNs = 50000;  // a worker's watch for the next job (below)
@@ -229,10 +230,10 @@ int64_t wait_done(Pool& p, int64_t n) {
   return now_ns() - start;
 }
 
-// After a stall, fills run serially for the backoff, which doubles; a smooth fill halves it.
+// After a stall, fills run serially for the backoff, which doubles; a smooth fill resets it.
 void note_wait(Pool& p, int64_t waited_ns) {
   if (waited_ns < kStallNs) {
-    p.backoff = std::max(kMinBackoffNs, p.backoff / 2);
+    p.backoff = kMinBackoffNs;
     return;
   }
   p.serial_until.store(now_ns() + p.backoff, std::memory_order_relaxed);
