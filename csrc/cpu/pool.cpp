@@ -8,9 +8,9 @@
 // That wait is the one cost of sharing a fill that cannot be avoided: a thread the scheduler
 // takes off its core in the middle of a task holds the fill until it runs again (milliseconds
 // when every core is busy), and nobody else may finish a task that thread is writing. So a
-// wait much longer than a task (kStallNs, some forty tasks) is taken as a sign that the cores
-// are busy, and fills run on their callers alone for a while: 10 ms, doubling with each stall
-// up to 1 s, back to 10 ms after a fill that did not stall. (A wait of 50 us and a backoff
+// wait much longer than a task (kStallNs, and four of the caller's own) is taken as a sign that
+// the cores are busy, and fills run on their callers alone for a while: 10 ms, doubling with
+// each stall up to 1 s, back to 10 ms after a fill that did not stall. (A wait of 50 us and a backoff
 // halved, not reset, by a smooth fill gave up a quiet machine's second thread to every short
 // burst of another process: 2^20-element fills 45% slower with one such process beside them.)
 //
@@ -138,7 +138,7 @@ void finished(Pool& p) {
 // Claims and runs tasks of `job` until none is left (or the job is over), then counts them
 // done at once: one write to the shared counter per thread, not per task (an atomic on a line
 // another core holds costs hundreds of nanoseconds on these guests).
-void work(Pool& p, uint64_t job, bool worker) {
+int64_t work(Pool& p, uint64_t job, bool worker) {
   const TaskFn fn = p.fn.load(std::memory_order_acquire);
   void* const ctx = p.ctx.load(std::memory_order_acquire);
   const int64_t n = p.ntasks.load(std::memory_order_acquire);
@@ -155,6 +155,7 @@ void work(Pool& p, uint64_t job, bool worker) {
     c = p.claim.load(std::memory_order_acquire);
   }
   if (ran > 0 && p.done.fetch_add(ran, std::memory_order_acq_rel) + ran == n) finished(p);
+  return ran;
 }
 
 // A worker takes one of the current job's seats, if one is left, and works on it.
@@ -164,7 +165,7 @@ void join_job(Pool& p) {
     if ((s & kIndexMask) == 0) return;
   } while (!p.seats.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel,
                                           std::memory_order_acquire));
-  work(p, s >> 32, true);
+  (void)work(p, s >> 32, true);
 }
 
 void* worker_main(void* arg) {
@@ -231,8 +232,10 @@ int64_t wait_done(Pool& p, int64_t n) {
 }
 
 // After a stall, fills run serially for the backoff, which doubles; a smooth fill resets it.
-void note_wait(Pool& p, int64_t waited_ns) {
-  if (waited_ns < kStallNs) {
+// A stall: a wait past kStallNs and past four of the caller's own tasks (the last task of
+// another thread may legitimately take as long as one of them: long, in a large fill).
+void note_wait(Pool& p, int64_t waited_ns, int64_t task_ns) {
+  if (waited_ns < std::max(kStallNs, 4 * task_ns)) {
     p.backoff = kMinBackoffNs;
     return;
   }
@@ -268,10 +271,12 @@ void parallel_for(int64_t ntasks, int threads, TaskFn fn, void* ctx) {
   p.job_seq.fetch_add(1);
   if (p.sleepers.load() > 0) wake(p.job_seq, helpers);
 
-  work(p, job, false);
+  const int64_t start = now_ns();
+  const int64_t ran = work(p, job, false);
+  const int64_t task_ns = ran > 0 ? (now_ns() - start) / ran : 0;
   const int64_t waited = wait_done(p, ntasks);
   p.seats.store(job << 32, std::memory_order_relaxed);  // no seat left for a late worker
-  note_wait(p, waited);
+  note_wait(p, waited, task_ns);
 }
 
 int pool_workers() { return g_pool.workers.load(); }

@@ -51,12 +51,14 @@ Split split_for(const FillJob& job, Isa isa, int max_threads, double grain_scale
   s.threads = int(std::max(1.0, std::min(double(max_threads),
                                          numel / grain_of(cost, isa, grain_scale))));
   // Sixteen tasks per thread, each at least a quarter of a thread's least share (about 5 us of
-  // work) and at most a quarter of a thread's share of this fill: a thread that wakes late or
-  // is descheduled holds up at most one short task, and the others take the rest. Not many
-  // more: neighbouring tasks go to different threads, and two threads first touching pages
-  // of the same 2 MiB (fresh memory) take turns at its page-table lock.
-  const double task = std::min(std::max(grain_of(cost, isa, 1.0) / 4, numel / (16.0 * s.threads)),
-                               numel / (4.0 * s.threads));
+  // work), at most a quarter of a thread's share of this fill and at most 16 least shares
+  // (about 300 us): a thread that wakes late or is descheduled holds up at most one short
+  // task, and the others take the rest. Not many more: neighbouring tasks go to different
+  // threads, and two threads first touching pages of the same 2 MiB (fresh memory) take turns
+  // at its page-table lock.
+  const double grain = grain_of(cost, isa, 1.0);
+  const double task = std::min({std::max(grain / 4, numel / (16.0 * s.threads)),
+                                numel / (4.0 * s.threads), 16 * grain});
   // Whole Philox batches, except in tests (grain_scale < 1), where fills of a few thousand
   // elements are split too.
   const int64_t round = grain_scale < 1 ? 1 : kBatch;
