@@ -5,7 +5,8 @@
 One thread, 16Ki- and 64Ki-element buffers (at most 256 KiB for float32, in L2) filled
 thousands of times: memory plays no part, so the rate is the generator plus the transform.
 Rates and cycles are per element from the difference of the two sizes' times, so the fixed
-cost of a call (argument checks in Python, 5-9 us) drops out; it is shown apart (us/call).
+cost of a call (argument checks in Python and the core's call, about 2-4 us) drops out; it is
+shown apart (us/call), an estimate within about 1 us (run it twice).
 ``random_bits_`` is Philox4x32-10 alone (one 32-bit word per element; float64 takes two);
 bfloat16 rows need torch.
 The NumPy and torch rows fill the same float64 buffer with their own generators, for scale.

@@ -50,7 +50,9 @@ bool memory_overlaps(int ndim, const int64_t* shape, const int64_t* strides, int
 namespace {
 
 void check_no_overlap(const Plan& p, const char* fn) {
-  if (memory_overlaps(p.ndim, p.shape, p.mstride, 1))
+  const bool overlaps = p.ndim == 1 ? p.shape[0] > 1 && p.mstride[0] == 0  // dense tensors
+                                    : memory_overlaps(p.ndim, p.shape, p.mstride, 1);
+  if (overlaps)
     throw ValueError(tagged(fn, "the target's memory overlaps itself (e.g. an expand()ed or "
                                 "broadcast view); fill a contiguous tensor instead"));
 }
@@ -58,15 +60,17 @@ void check_no_overlap(const Plan& p, const char* fn) {
 // Logical (global, row-major) strides and the base index of the block this tensor is.
 void place(Plan& p, const TensorView& v, const FillRequest& r, const char* fn) {
   const int n = v.ndim;
-  std::vector<int64_t> gshape = r.global_shape, goff = r.global_offset;
-  if (gshape.empty()) gshape.assign(v.shape, v.shape + n);
-  if (goff.empty()) goff.assign(n, 0);
-  if (int(gshape.size()) != n)
-    throw ValueError(tagged(fn, "global_shape has " + std::to_string(gshape.size()) +
+  // No global_shape: the tensor is the whole; no global_offset: zeros (no copies made).
+  const bool whole = r.global_shape.empty(), at_zero = r.global_offset.empty();
+  if (!whole && int(r.global_shape.size()) != n)
+    throw ValueError(tagged(fn, "global_shape has " + std::to_string(r.global_shape.size()) +
                                     " dims but the tensor has " + std::to_string(n)));
-  if (int(goff.size()) != n)
-    throw ValueError(tagged(fn, "global_offset has " + std::to_string(goff.size()) +
+  if (!at_zero && int(r.global_offset.size()) != n)
+    throw ValueError(tagged(fn, "global_offset has " + std::to_string(r.global_offset.size()) +
                                     " dims but the tensor has " + std::to_string(n)));
+  const int64_t* gshape = whole ? v.shape : r.global_shape.data();
+  static const int64_t zeros[kMaxDims] = {};
+  const int64_t* goff = at_zero ? zeros : r.global_offset.data();
   for (int k = 0; k < n; ++k) {
     if (goff[k] < 0 || gshape[k] < 0)
       throw ValueError(tagged(fn, std::string(goff[k] < 0 ? "global_offset" : "global_shape") +
@@ -106,22 +110,25 @@ Plan make_plan(const TensorView& v, const FillRequest& r) {
   }
   place(full, v, r, r.fn);
   if (full.numel == 0) return full;  // nothing to write, nothing to check
-  // Drop size-1 dims, then merge neighbours whose memory and logical strides both chain.
-  Plan p = full;
+  // Drop size-1 dims, then merge neighbours whose memory and logical strides both chain. In
+  // place: dim k is read before anything at index <= k is written.
+  Plan& p = full;
+  const int ndim = full.ndim;
   p.ndim = 0;
-  for (int k = 0; k < full.ndim; ++k) {
-    if (full.shape[k] == 1) continue;
+  for (int k = 0; k < ndim; ++k) {
+    const int64_t size = full.shape[k], mstride = full.mstride[k];
+    const uint64_t gstride = full.gstride[k];
+    if (size == 1) continue;
     const int last = p.ndim - 1;
-    if (last >= 0 && p.mstride[last] == full.mstride[k] * full.shape[k] &&
-        p.gstride[last] == full.gstride[k] * uint64_t(full.shape[k])) {
-      p.shape[last] *= full.shape[k];
-      p.mstride[last] = full.mstride[k];
-      p.gstride[last] = full.gstride[k];
+    if (last >= 0 && p.mstride[last] == mstride * size && p.gstride[last] == gstride * uint64_t(size)) {
+      p.shape[last] *= size;
+      p.mstride[last] = mstride;
+      p.gstride[last] = gstride;
       continue;
     }
-    p.shape[p.ndim] = full.shape[k];
-    p.mstride[p.ndim] = full.mstride[k];
-    p.gstride[p.ndim] = full.gstride[k];
+    p.shape[p.ndim] = size;
+    p.mstride[p.ndim] = mstride;
+    p.gstride[p.ndim] = gstride;
     ++p.ndim;
   }
   if (p.ndim == 0) {  // a single element
@@ -192,16 +199,19 @@ bool make_job(const TensorView& v, const FillRequest& r, FillJob& job) {
   if (v.device == DeviceKind::cuda && !cuda::available())
     throw DeviceError(tagged(r.fn, "CUDA tensor given, but no usable CUDA device (" +
                                        std::string("fastinit.cuda_available() is False)")));
-  return !r.check_only;  // every check above has passed
+  return true;
+}
+
+void run_fill(const TensorView& v, const FillRequest& r, const FillJob& job) {
+  if (v.device == DeviceKind::cuda)
+    cuda::fill(job, v.device_index, r.cuda_stream);
+  else
+    cpu::fill(job, r.torch_threads);
 }
 
 void fill(const TensorView& v, const FillRequest& r) {
   FillJob job;
-  if (!make_job(v, r, job)) return;
-  if (v.device == DeviceKind::cuda)
-    cuda::fill(job, v.device_index, r.cuda_stream);
-  else
-    cpu::fill(job);
+  if (make_job(v, r, job)) run_fill(v, r, job);
 }
 
 void fill_grid_emulated(const TensorView& v, const FillRequest& r, GridEmulation& em) {

@@ -16,15 +16,18 @@ struct FillRequest {
   std::vector<int64_t> global_offset; // empty: zeros
   uint64_t index_offset = 0;          // added to every logical index (random_bits_)
   void* cuda_stream = nullptr;        // cudaStream_t to launch on (CUDA targets)
-  bool check_only = false;            // validate and plan, write nothing
+  int torch_threads = 0;              // torch's thread count where torch is loaded (a CPU cap)
 };
 
 // Fills `view` in place. Throws ValueError / DTypeError / DeviceError, before touching memory.
 void fill(const TensorView& view, const FillRequest& req);
 
-// Validates and plans a request as fill() does (throwing the same errors) without writing;
-// false when there is nothing to write (no elements, or check_only). For the host proofs.
+// fill() in two steps, so the caller can settle the key in between (drawn from a generator
+// only once the request is known to be valid), and the host proofs can plan without writing:
+// make_job validates and plans (throwing as fill() does; false when there is nothing to
+// write), run_fill writes job (job.key and job.stream may have been changed since).
 bool make_job(const TensorView& view, const FillRequest& req, FillJob& job);
+void run_fill(const TensorView& view, const FillRequest& req, const FillJob& job);
 
 // The CUDA kernel's division of work (core/grid_map.h) run on the host, over a CPU target, for
 // a launch on `sms` SMs holding `blocks_per_sm` blocks each: the same checks, plan and values as
@@ -44,11 +47,14 @@ bool memory_overlaps(int ndim, const int64_t* shape, const int64_t* strides, int
 
 // Backends (cpu/, cuda/): each fills a validated, planned job.
 namespace cpu {
-void fill(const FillJob& job);
+void fill(const FillJob& job, int torch_threads);
 const char* isa_name();
 void set_num_threads(int64_t n);  // ValueError outside [1, max_threads()]
 int max_threads();
-int get_num_threads();
+int get_num_threads(int torch_threads);  // what a fill large enough to split would use now
+bool may_use_threads(int64_t numel);     // false: a fill of numel elements runs on one thread
+struct Split;
+Split split_of(const FillJob& job, int torch_threads);  // the threads and tasks fill() uses
 }  // namespace cpu
 namespace cuda {
 bool available();

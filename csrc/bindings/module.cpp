@@ -7,6 +7,9 @@
 
 #include "../core/philox.h"
 #include "../cpu/isa_request.h"
+#include "../cpu/pool.h"
+#include "../cpu/split.h"
+#include "../cpu/threads.h"
 #include "../dispatch.h"
 #include "../errors.h"
 #include "../testing/tile_emulate.h"
@@ -17,43 +20,104 @@ using namespace fastinit;
 
 namespace {
 
-FillRequest request(const std::string& fn, int kind, const std::vector<double>& params,
-                    uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
-                    std::vector<int64_t> global_offset, uint64_t index_offset) {
+// Fills smaller than this (a few microseconds of work) keep the GIL: releasing and taking it
+// back costs more than other Python threads would gain.
+constexpr int64_t kKeepGil = 1 << 14;
+
+// The public function's name; the str (held by the caller) owns the UTF-8 bytes.
+const char* name_of(py::handle fn) {
+  const char* name = PyUnicode_AsUTF8(fn.ptr());
+  if (name == nullptr) throw py::error_already_set();
+  return name;
+}
+
+// global_shape / global_offset: an empty list, the common case, costs no conversion.
+std::vector<int64_t> dims_of(py::handle seq) {
+  if (PyList_Check(seq.ptr()) && PyList_GET_SIZE(seq.ptr()) == 0) return {};
+  return seq.cast<std::vector<int64_t>>();
+}
+
+// Arguments arrive as handles and are converted here: pybind11's own conversion of a str, a
+// list of floats and two lists was about 1 us of a 2 us fill call.
+FillRequest request(py::handle fn, int kind, py::handle params, uint64_t key, uint64_t stream,
+                    py::handle global_shape, py::handle global_offset, uint64_t index_offset) {
   FillRequest req;
-  req.fn = fn.c_str();
+  req.fn = name_of(fn);
   req.kind = DistKind(kind);
-  for (size_t i = 0; i < params.size() && i < 4; ++i) req.params[i] = params[i];
+  const auto values = py::reinterpret_borrow<py::sequence>(params);
+  const size_t count = std::min<size_t>(values.size(), 4);
+  for (size_t i = 0; i < count; ++i) req.params[i] = values[i].cast<double>();
   req.key = key;
   req.stream = stream;
-  req.global_shape = std::move(global_shape);
-  req.global_offset = std::move(global_offset);
+  req.global_shape = dims_of(global_shape);
+  req.global_offset = dims_of(global_offset);
   req.index_offset = index_offset;
   return req;
 }
 
-void fill_py(py::handle target, const std::string& fn, int kind, std::vector<double> params,
-             uint64_t key, uint64_t stream, std::vector<int64_t> global_shape,
-             std::vector<int64_t> global_offset, uint64_t index_offset, int dtype_override,
-             uintptr_t cuda_stream, bool check_only) {
-  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
-  FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
-                            std::move(global_offset), index_offset);
+// torch.get_num_threads() where torch is loaded, else 0: the default thread count follows it.
+// Anything else under the name (None, which blocks the import; a stand-in module) counts as
+// no torch.
+int torch_threads() {
+  PyObject* torch = PyDict_GetItemString(PyImport_GetModuleDict(), "torch");  // borrowed
+  if (torch == nullptr || torch == Py_None) return 0;
+  PyObject* count = PyObject_CallMethod(torch, "get_num_threads", nullptr);
+  const long n = count != nullptr && PyLong_Check(count) ? PyLong_AsLong(count) : 0;
+  Py_XDECREF(count);
+  if (PyErr_Occurred()) PyErr_Clear();
+  return n > 0 && n < (1L << 30) ? int(n) : 0;
+}
+
+// Only a CPU fill large enough to be split asks torch (a Python call).
+int torch_threads_for(const TensorView& v) {
+  if (v.device != DeviceKind::cpu) return 0;
+  int64_t numel = 1;
+  for (int k = 0; k < v.ndim; ++k) numel *= v.shape[k];
+  return cpu::may_use_threads(numel) ? torch_threads() : 0;
+}
+
+// key_source, when not None, is called once the request has passed every check and returns
+// (key, stream): a generator is drawn from only for a fill that will happen, in one call.
+void fill_py(py::handle target, py::handle fn, int kind, py::handle params, uint64_t key,
+             uint64_t stream, py::handle global_shape, py::handle global_offset,
+             uint64_t index_offset, int dtype_override, uintptr_t cuda_stream,
+             py::handle key_source) {
+  BoundTarget bound = bind_target(target, dtype_override, name_of(fn));
+  FillRequest req = request(fn, kind, params, key, stream, global_shape, global_offset,
+                            index_offset);
   req.cuda_stream = reinterpret_cast<void*>(cuda_stream);
-  req.check_only = check_only;
+  FillJob job;
+  if (!make_job(bound.view, req, job)) return;
+  if (!key_source.is_none()) {
+    const auto drawn = key_source().cast<std::pair<uint64_t, uint64_t>>();
+    job.key = drawn.first;
+    job.stream = drawn.second;
+  }
+  req.torch_threads = torch_threads_for(bound.view);
+  if (job.plan.numel < kKeepGil) return run_fill(bound.view, req, job);
   py::gil_scoped_release nogil;
-  fill(bound.view, req);
+  run_fill(bound.view, req, job);
+}
+
+// Tests and benchmarks: (threads, elements per task) of the CPU fill these arguments ask for.
+py::tuple split_py(py::handle target, py::handle fn, int kind, py::handle params) {
+  BoundTarget bound = bind_target(target, -1, name_of(fn));
+  const py::list none;
+  const FillRequest req = request(fn, kind, params, 0, 0, none, none, 0);
+  FillJob job;
+  if (!make_job(bound.view, req, job)) return py::make_tuple(0, 0);
+  const cpu::Split s = cpu::split_of(job, torch_threads_for(bound.view));
+  return py::make_tuple(s.threads, s.task_elements);
 }
 
 // Tests: the CUDA kernel's thread mapping run on the host over a CPU target (dispatch.h).
-py::dict grid_emulate_py(py::handle target, const std::string& fn, int kind,
-                         std::vector<double> params, uint64_t key, uint64_t stream,
-                         std::vector<int64_t> global_shape, std::vector<int64_t> global_offset,
-                         uint64_t index_offset, int dtype_override, int sms, int blocks_per_sm,
-                         int fault) {
-  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
-  const FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
-                                  std::move(global_offset), index_offset);
+py::dict grid_emulate_py(py::handle target, py::handle fn, int kind, py::handle params,
+                         uint64_t key, uint64_t stream, py::handle global_shape,
+                         py::handle global_offset, uint64_t index_offset, int dtype_override,
+                         int sms, int blocks_per_sm, int fault) {
+  BoundTarget bound = bind_target(target, dtype_override, name_of(fn));
+  const FillRequest req = request(fn, kind, params, key, stream, global_shape, global_offset,
+                                  index_offset);
   GridEmulation em;
   em.sms = sms;
   em.blocks_per_sm = blocks_per_sm;
@@ -72,14 +136,13 @@ py::dict grid_emulate_py(py::handle target, const std::string& fn, int kind,
 }
 
 // Tests: the tiled CUDA path's mapping run on the host (testing/tile_emulate.h).
-py::dict tile_emulate_py(py::handle target, const std::string& fn, int kind,
-                         std::vector<double> params, uint64_t key, uint64_t stream,
-                         std::vector<int64_t> global_shape, std::vector<int64_t> global_offset,
-                         uint64_t index_offset, int dtype_override, int64_t tile_m, int64_t tile_l,
-                         int ctas, int threads, int fault) {
-  BoundTarget bound = bind_target(target, dtype_override, fn.c_str());
-  const FillRequest req = request(fn, kind, params, key, stream, std::move(global_shape),
-                                  std::move(global_offset), index_offset);
+py::dict tile_emulate_py(py::handle target, py::handle fn, int kind, py::handle params,
+                         uint64_t key, uint64_t stream, py::handle global_shape,
+                         py::handle global_offset, uint64_t index_offset, int dtype_override,
+                         int64_t tile_m, int64_t tile_l, int ctas, int threads, int fault) {
+  BoundTarget bound = bind_target(target, dtype_override, name_of(fn));
+  const FillRequest req = request(fn, kind, params, key, stream, global_shape, global_offset,
+                                  index_offset);
   testing::TileEmulation em;
   em.tile_m = tile_m;
   em.tile_l = tile_l;
@@ -143,7 +206,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("fill", &fill_py, py::arg("target"), py::arg("fn"), py::arg("kind"), py::arg("params"),
         py::arg("key"), py::arg("stream"), py::arg("global_shape"), py::arg("global_offset"),
         py::arg("index_offset") = 0, py::arg("dtype_override") = -1, py::arg("cuda_stream") = 0,
-        py::arg("check_only") = false);
+        py::arg("key_source") = py::none());
   m.def("grid_emulate", &grid_emulate_py, py::arg("target"), py::arg("fn"), py::arg("kind"),
         py::arg("params"), py::arg("key"), py::arg("stream"), py::arg("global_shape"),
         py::arg("global_offset"), py::arg("index_offset") = 0, py::arg("dtype_override") = -1,
@@ -162,8 +225,18 @@ PYBIND11_MODULE(_core, m) {
   if (!note.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, note.c_str(), 1) != 0)
     throw py::error_already_set();
   m.def("set_num_threads", &cpu::set_num_threads);
-  m.def("get_num_threads", &cpu::get_num_threads);
+  m.def("get_num_threads", [] { return cpu::get_num_threads(torch_threads()); });
   m.def("max_threads", &cpu::max_threads);
+  m.def("clear_num_threads", &cpu::clear_num_threads);
+  m.def("set_thread_limit", &cpu::set_thread_limit, py::arg("n"));
+  m.def("thread_limit", &cpu::thread_limit);
+  m.def("set_grain_scale", &cpu::set_grain_scale, py::arg("scale"));
+  m.def("grain_scale", &cpu::grain_scale);
+  m.def("pool_workers", &cpu::pool_workers);
+  m.def("split", &split_py, py::arg("target"), py::arg("fn"), py::arg("kind"), py::arg("params"));
+  m.def("set_worker_delay_us", &cpu::set_worker_delay_us, py::arg("us"),
+        py::arg("holding_task") = false);
+  m.def("pool_backing_off", &cpu::pool_backing_off);
   m.def(
       "memory_overlaps",
       [](const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, int64_t itemsize) {

@@ -1,8 +1,7 @@
-// CPU backend: OpenMP over tiles of rows, Philox blocks generated in batches, then the
-// distribution applied element-wise. This file is compiled once per instruction set
-// (FI_ISA = avx512 / avx2 / base, see CMakeLists.txt); the source and the bits are the same.
-#include <omp.h>
-
+// CPU backend: tasks of whole rows or pieces of a row run on fastinit's thread pool (pool.h),
+// Philox blocks generated in batches, then the distribution applied element-wise. This file is
+// compiled once per instruction set (FI_ISA = avx512 / avx2 / base, see CMakeLists.txt); the
+// source and the bits are the same.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +13,8 @@
 #include "../visit.h"
 #include "normal_simd.h"
 #include "philox_simd.h"
+#include "pool.h"
+#include "split.h"
 #include "store_run.h"
 #include "stream_store.h"
 
@@ -28,9 +29,7 @@ namespace cpu {
 namespace FI_ISA {
 namespace {
 
-constexpr int64_t kBatch = 512;    // elements per Philox batch: stays in L1
-constexpr int64_t kTile = 1 << 16; // elements per OpenMP work item
-constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kMaxTasks = int64_t(1) << 30;  // the pool's claim word counts tasks in 32 bits
 
 // Words of blocks [first, first + nblocks) into out[4 * j + lane]. The SIMD path writes whole
 // groups of kSimdBlocks blocks (out has room for the last one's overrun), except where the low
@@ -120,42 +119,45 @@ void fill_run(uint32_t* out, int64_t ostride, uint64_t g, int64_t len, const Dis
   }
 }
 
+// Tasks of task_elements: pieces of one row, or several whole rows where rows are shorter.
+// Each element's value depends only on its logical index, so any thread may run any task.
 template <class T, class Dist, class CT>
-void fill_plan(const FillJob& job, bool streaming, int threads, const Dist& dist, CT lo,
+void fill_plan(const FillJob& job, bool streaming, const Split& split, const Dist& dist, CT lo,
                CT hi) {
   const Plan& p = job.plan;
   const int last = p.ndim - 1;
   const int64_t row_len = p.shape[last];
   const int64_t rows = p.numel / row_len;
-  const int64_t tiles_per_row = (row_len + kTile - 1) / kTile;
-  const int64_t tiles = rows * tiles_per_row;
+  const int64_t piece = std::min(row_len, split.task_elements);
+  const int64_t pieces_per_row = (row_len + piece - 1) / piece;
+  const int64_t pieces = rows * pieces_per_row;
+  const int64_t per_task = std::max({int64_t(1), split.task_elements / piece,
+                                     (pieces + kMaxTasks - 1) / kMaxTasks});
+  const int64_t tasks = (pieces + per_task - 1) / per_task;
   T* const base = reinterpret_cast<T*>(p.data);
-#pragma omp parallel num_threads(threads) if (threads > 1 && p.numel >= kParallelMin && tiles > 1)
-  {
-#pragma omp for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t row = t / tiles_per_row, chunk = t % tiles_per_row;
-    const RowOrigin o = row_origin(p, row);
-    int64_t moff = o.moff;
-    uint64_t gidx = o.first;
-    const int64_t start = chunk * kTile;
-    const int64_t len = std::min(kTile, row_len - start);
-    moff += start * p.mstride[last];
-    gidx += uint64_t(start) * p.gstride[last];
-    fill_run(base + moff, p.mstride[last], gidx, len, dist, lo, hi, job.key, job.stream, streaming);
-  }
-  if (streaming) stream_fence();  // each thread orders its own streaming stores
-  }
+  auto run_task = [&](int64_t task) {
+    const int64_t end = std::min(pieces, (task + 1) * per_task);
+    for (int64_t t = task * per_task; t < end; ++t) {
+      const int64_t row = t / pieces_per_row, start = t % pieces_per_row * piece;
+      const RowOrigin o = row_origin(p, row);
+      const int64_t len = std::min(piece, row_len - start);
+      fill_run(base + o.moff + start * p.mstride[last], p.mstride[last],
+               o.first + uint64_t(start) * p.gstride[last], len, dist, lo, hi, job.key,
+               job.stream, streaming);
+    }
+    if (streaming) stream_fence();  // before the task counts as done on another thread
+  };
+  parallel_for(tasks, split.threads, run_task);
 }
 
 }  // namespace
 
-// streaming: write rows with non-temporal stores (chosen by pages.cpp); threads: the team size
-// (select.cpp: set_num_threads, or 1 in a forked child, where libgomp cannot start a team).
-void fill(const FillJob& job, bool streaming, int threads) {
+// streaming: write rows with non-temporal stores (chosen by pages.cpp); split: threads and task
+// size (select.cpp, split.h).
+void fill(const FillJob& job, bool streaming, const Split& split) {
   visit_job(job, [&](auto* tag, const auto& dist, auto lo, auto hi) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    fill_plan<T>(job, streaming, threads, dist, lo, hi);
+    fill_plan<T>(job, streaming, split, dist, lo, hi);
   });
 }
 

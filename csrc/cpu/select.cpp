@@ -1,10 +1,6 @@
-// Chooses the CPU kernel build for this processor at run time (never -march=native), and
-// owns the thread count. Every build computes the same bits; only the vector width differs.
-#include <omp.h>
-#include <pthread.h>
-
+// Chooses the CPU kernel build for this processor at run time (never -march=native), and how
+// a fill is split over threads. Every build computes the same bits; only the vector width differs.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -12,16 +8,16 @@
 #include "../errors.h"
 #include "isa_request.h"
 #include "pages.h"
+#include "split.h"
+#include "threads.h"
 
 namespace fastinit {
 namespace cpu {
-namespace avx512 { void fill(const FillJob& job, bool streaming, int threads); }
-namespace avx2 { void fill(const FillJob& job, bool streaming, int threads); }
-namespace base { void fill(const FillJob& job, bool streaming, int threads); }
+namespace avx512 { void fill(const FillJob& job, bool streaming, const Split& split); }
+namespace avx2 { void fill(const FillJob& job, bool streaming, const Split& split); }
+namespace base { void fill(const FillJob& job, bool streaming, const Split& split); }
 
 namespace {
-
-enum class Isa { base, avx2, avx512 };
 
 Isa detect() {
   // FASTINIT_ISA forces a narrower build (tests use it to compare the paths); an unknown value
@@ -49,39 +45,29 @@ Isa chosen() {
   return isa;
 }
 
-// libgomp cannot start a thread team in a child forked after the parent ran one (the child
-// waits forever for pool threads that were not copied), and fork after init is common
-// (DataLoader workers, multiprocessing). Whether the parent ran one is unknowable here: with
-// torch imported first, this module shares torch's libgomp, and torch's parallel ops start the
-// pool. So every forked child fills on its own thread only.
-std::atomic<bool> g_forked_child{false};
-void on_fork_child() { g_forked_child.store(true, std::memory_order_relaxed); }
-const bool g_fork_handler = [] { return pthread_atfork(nullptr, nullptr, on_fork_child) == 0; }();
-
-bool threads_allowed() { return !g_forked_child.load(std::memory_order_relaxed); }
-
-// set_num_threads is process-wide: omp_set_num_threads alone would only reach the calling
-// thread (fills from other Python threads, e.g. checkpoint workers, would ignore it).
-std::atomic<int> g_num_threads{0};  // 0: OpenMP's default
-
-int threads_for_fill() {
-  if (!threads_allowed()) return 1;
-  const int n = g_num_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : omp_get_max_threads();
-}
-
 }  // namespace
 
-void fill(const FillJob& job) {
+Split split_of(const FillJob& job, int torch_threads) {
+  Split split = split_for(job, chosen(), max_threads(), grain_scale());
+  // The CPUs' count is a system call: only for fills large enough to be split.
+  if (split.threads > 1) split = split_for(job, chosen(), fill_threads(torch_threads), grain_scale());
+  return split;
+}
+
+void fill(const FillJob& job, int torch_threads) {
   const bool streaming = prepare_pages(job.plan);
-  const int threads = threads_for_fill();
+  const Split split = split_of(job, torch_threads);
   switch (chosen()) {
 #if defined(FI_HAVE_X86_ISAS)
-    case Isa::avx512: return avx512::fill(job, streaming, threads);
-    case Isa::avx2: return avx2::fill(job, streaming, threads);
+    case Isa::avx512: return avx512::fill(job, streaming, split);
+    case Isa::avx2: return avx2::fill(job, streaming, split);
 #endif
-    default: return base::fill(job, streaming, threads);
+    default: return base::fill(job, streaming, split);
   }
+}
+
+bool may_use_threads(int64_t numel) {
+  return numel >= min_split_elements(chosen(), grain_scale());
 }
 
 const char* isa_name() {
@@ -94,23 +80,6 @@ const char* isa_name() {
 #endif
   return "base";
 }
-
-// OpenMP's own limit, and a sane one: libgomp crashes starting 100,000 threads and aborts at
-// 2^31 - 1; past 16 per processor a fill only waits on more threads.
-int max_threads() {
-  const int sane = std::max(64, 16 * omp_get_num_procs());
-  return std::max(1, std::min(omp_get_thread_limit(), sane));
-}
-
-void set_num_threads(int64_t n) {
-  if (n < 1 || n > max_threads())
-    throw ValueError(tagged("set_num_threads", "n must be an int in [1, " +
-                                                   std::to_string(max_threads()) + "], got " +
-                                                   std::to_string(n)));
-  g_num_threads.store(int(n), std::memory_order_relaxed);
-  omp_set_num_threads(int(n));
-}
-int get_num_threads() { return threads_for_fill(); }
 
 }  // namespace cpu
 }  // namespace fastinit

@@ -21,6 +21,7 @@ from ._engine._fills import (
     zeros_,
 )
 from ._engine._seeds import manual_seed
+from ._engine._threads import get_num_threads, set_num_threads
 from ._engine._version import STREAM_VERSION, __version__
 from .init.keras_init import (
     delta_orthogonal_,
@@ -60,22 +61,6 @@ from .checkpoint.module_checkpoint import checkpoint_module, verify_module
 from .diagnostics.diagnose import diagnose
 from .diagnostics.lsuv import lsuv_
 # --- end seeing initialization -----------------------------------------------------------------
-
-
-def set_num_threads(n: int) -> None:
-    """Set the number of OpenMP threads used by CPU fills (values do not depend on it): an int
-    from 1 to OpenMP's thread limit, at most max(64, 16 per processor)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"fastinit.set_num_threads: n must be an int >= 1, got {n!r}")
-    if n > _core.max_threads():
-        raise ValueError(f"fastinit.set_num_threads: n must be an int in "
-                         f"[1, {_core.max_threads()}], got {n}")
-    _core.set_num_threads(n)
-
-
-def get_num_threads() -> int:
-    """The number of OpenMP threads CPU fills use."""
-    return int(_core.get_num_threads())
 
 
 def cuda_available() -> bool:

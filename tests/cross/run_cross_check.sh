@@ -31,9 +31,10 @@ mkdir -p "$build"
 
 # The flags of CMakeLists.txt (FI_FP_FLAGS): without -ffp-contract=off, g++ for aarch64 fuses
 # a * b + c into one fmadd and the bits leave the reference's.
-flags=(-std=c++17 -fopenmp -ffp-contract=off -fno-fast-math -fno-math-errno -fno-trapping-math)
+flags=(-std=c++17 -pthread -ffp-contract=off -fno-fast-math -fno-math-errno -fno-trapping-math)
 # The CPU kernels as CMake builds them where no x86 instruction set is added: FI_ISA=base, -O3.
-sources=(csrc/cpu/fill.cpp csrc/cpu/select.cpp csrc/cpu/pages.cpp csrc/dispatch.cpp csrc/params.cpp
+sources=(csrc/cpu/fill.cpp csrc/cpu/select.cpp csrc/cpu/pages.cpp csrc/cpu/pool.cpp
+         csrc/cpu/split.cpp csrc/cpu/threads.cpp csrc/dispatch.cpp csrc/params.cpp
          csrc/testing/grid_emulate.cpp csrc/cuda/no_cuda.cpp tests/cross/cross_check.cpp)
 compile() {
   local level=-O2
@@ -49,7 +50,6 @@ for src in "${sources[@]}"; do
   [ "$src" = csrc/testing/grid_emulate.cpp ] || compile "$src" || exit 2
 done
 wait "$slowest" || exit 2
-# (static aarch64: libgomp.a warns that dlopen needs glibc at run time; only OpenACC uses it)
 "$cxx" "${flags[@]}" "${link[@]}" "$build"/*.o -o "$build/cross_check" || exit 2
 echo "run_cross_check: built for $target in $(( $(date +%s) - start )) s ($cxx)"
 

@@ -25,7 +25,7 @@ EM_AARCH64, EM_X86_64 = 183, 62  # ELF e_machine
 TARGETS = {
     "aarch64": (("aarch64-linux-gnu-g++", "qemu-aarch64"),
                 "Debian: apt-get install g++-aarch64-linux-gnu qemu-user", EM_AARCH64),
-    "native": ((os.environ.get("CXX", "g++"),), "a C++17 compiler with OpenMP", EM_X86_64),
+    "native": ((os.environ.get("CXX", "g++"),), "a C++17 compiler", EM_X86_64),
 }
 
 

@@ -1,9 +1,9 @@
 """Fills keep working in a process forked after the parent has filled (DataLoader workers,
-multiprocessing with the fork start method): libgomp cannot start a thread team there, so the
-child fills on one thread, with the same values. That holds for every forked child: with torch
-imported first, fastinit shares torch's libgomp, whose pool torch's own parallel ops may have
-started. Each case runs in a fresh interpreter under a timeout, because the failure mode is a
-hang.
+multiprocessing with the fork start method), with the same values. The parent's pool threads
+are not copied into the child: the child starts its own on its first parallel fill, also when
+the fork came while another thread of the parent was in the middle of a fill (the pool's
+state is reset in the child). Each case runs in a fresh interpreter under a timeout, because
+the failure mode is a hang.
 """
 
 from __future__ import annotations
@@ -20,21 +20,56 @@ FORK_THEN_FILL = r"""
 import os, sys
 import numpy as np
 import fastinit
+from fastinit import _core
 
-n = 1 << 22  # many tiles: a parallel fill in the parent
+fastinit.set_num_threads(2)
+n = 1 << 22  # many tasks: a parallel fill in the parent
 a = np.empty(n, np.float32)
 fastinit.normal_(a, seed=3)
+assert _core.pool_workers() == 1
 pid = os.fork()
 if pid == 0:
+    copied = _core.pool_workers()
     b = np.empty(n, np.float32)
     fastinit.normal_(b, seed=3)
-    ok = np.array_equal(a, b) and fastinit.get_num_threads() == 1
+    ok = np.array_equal(a, b) and copied == 0 and _core.pool_workers() == 1
     os._exit(0 if ok else 3)
 _, status = os.waitpid(pid, 0)
 c = np.empty(n, np.float32)
 fastinit.normal_(c, seed=3)  # the parent keeps its threads
-assert np.array_equal(a, c) and fastinit.get_num_threads() >= 1
+assert np.array_equal(a, c) and _core.pool_workers() == 1
 sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+FORK_DURING_FILL = r"""
+import os, sys, threading
+import numpy as np
+import fastinit
+
+fastinit.set_num_threads(2)
+n = 1 << 22
+want = np.empty(n, np.float32)
+fastinit.uniform_(want, seed=5)
+stop = threading.Event()
+
+def keep_filling():  # the pool is busy, or its lock held, at any moment of the forks
+    out = np.empty(n, np.float32)
+    while not stop.is_set():
+        fastinit.uniform_(out, seed=5)
+
+worker = threading.Thread(target=keep_filling)
+worker.start()
+codes = []
+for _ in range(8):
+    pid = os.fork()
+    if pid == 0:
+        b = np.empty(n, np.float32)
+        fastinit.uniform_(b, seed=5)
+        os._exit(0 if np.array_equal(b, want) else 3)
+    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+stop.set()
+worker.join()
+sys.exit(max(codes))
 """
 
 FORK_POOL = r"""
@@ -79,8 +114,8 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-@pytest.mark.parametrize("script", [FORK_THEN_FILL, FORK_POOL, FORK_AFTER_TORCH],
-                         ids=["os.fork", "fork-pool", "fork-after-torch"])
+@pytest.mark.parametrize("script", [FORK_THEN_FILL, FORK_DURING_FILL, FORK_POOL, FORK_AFTER_TORCH],
+                         ids=["os.fork", "fork-during-fill", "fork-pool", "fork-after-torch"])
 def test_fill_after_fork(script):
     if script is FORK_AFTER_TORCH:
         pytest.importorskip("torch")

@@ -16,18 +16,22 @@ import numpy as np
 
 from .. import _core
 from ._seeds import check_seed, key_and_stream
-from ._targets import is_float_target, is_torch_tensor, mark_modified, prepare
+from ._targets import (bump_version, is_float_target, is_torch_tensor, mark_modified, prepare,
+                       prepare_fields)
 from ._torch_ops import traceable
 
 T = TypeVar("T")
 Shape = Optional[Sequence[int]]
 
 
+_WHOLE: list = []  # global_shape / global_offset of a whole tensor (never modified)
+
+
 def _placement(fn: str, t: Any, global_shape: Shape, global_offset: Shape) -> tuple:
     if global_shape is None:
         if global_offset is not None:
             raise ValueError(f"fastinit.{fn}: global_offset needs global_shape")
-        return [], []
+        return _WHOLE, _WHOLE
     shape = [_dim(fn, "global_shape", d) for d in _dims(fn, "global_shape", global_shape)]
     offset = [0] * len(shape) if global_offset is None else [
         _dim(fn, "global_offset", d) for d in _dims(fn, "global_offset", global_offset)
@@ -76,6 +80,8 @@ def _real(fn: str, name: str, x: Any) -> float:
 
 
 def _number(fn: str, name: str, x: Any) -> float:
+    if type(x) is float and x - x == 0.0:  # a finite float: the common case, at once
+        return x
     value = _real(fn, name, x)
     if not math.isfinite(value):
         raise ValueError(f"fastinit.{fn}: {name} must be finite, got {value}")
@@ -88,29 +94,29 @@ def _fill(fn: str, t: T, kind: int, params: list, generator: Any, seed: Optional
     """One engine fill. ``torch_keys``: whether an unseeded key comes from torch's default
     generator (default: when ``t`` is a torch tensor; orthogonal_'s NumPy sample of a torch
     tensor draws as the tensor would)."""
-    target = prepare(t, fn)
-    shape, offset = _placement(fn, t, global_shape, global_offset)
+    target = prepare_fields(t, fn)
+    shape = offset = _WHOLE
+    if global_shape is not None or global_offset is not None:
+        shape, offset = _placement(fn, t, global_shape, global_offset)
     # A seed= key draws nothing, so it is resolved (and checked) first, also where nothing is
     # filled (meta tensors); any other key comes from a generator, drawn only once the fill is
     # known to be valid, so bad input never advances it.
     seeded = key_and_stream(fn, seed, generator, False) if random and seed is not None else None
     if target is None:
         return t
+    obj, dtype_override, cuda_stream, is_torch = target
+    key, stream = seeded or (0, 0)
+    draw = None  # the core calls it once the fill has passed its checks
+    if random and seeded is None:
+        from_torch = is_torch if torch_keys is None else torch_keys
 
-    def run(key: int, stream: int, check_only: bool = False) -> None:
-        _core.fill(target.obj, fn, kind, params, key, stream, shape, offset,
-                   dtype_override=target.dtype_override, cuda_stream=target.cuda_stream,
-                   check_only=check_only)
-
-    if not random:
-        run(0, 0)
-    elif seeded is not None:
-        run(*seeded)
-    else:
-        run(0, 0, check_only=True)
-        run(*key_and_stream(fn, seed, generator,
-                            target.is_torch if torch_keys is None else torch_keys, t))
-    mark_modified(t)
+        def draw() -> tuple:
+            return key_and_stream(fn, seed, generator, from_torch, t)
+    # positional: keyword arguments cost a pybind11 call about 1 us
+    _core.fill(obj, fn, kind, params, key, stream, shape, offset, 0, dtype_override,
+               cuda_stream, draw)
+    if is_torch:
+        bump_version(t)
     return t
 
 
@@ -226,8 +232,8 @@ def random_bits_(out: T, *, seed: int, offset: int = 0, stream: int = 0) -> T:
     target = prepare(out, fn, bits=True)
     if target is None:
         return out
-    _core.fill(target.obj, fn, _core.KIND_BITS, [], key, st, [], [], index_offset=off,
-               cuda_stream=target.cuda_stream)
+    _core.fill(target.obj, fn, _core.KIND_BITS, [], key, st, [], [], off, -1,
+               target.cuda_stream)
     mark_modified(out)
     return out
 

@@ -43,6 +43,8 @@ def keyed_by(resolver: Resolver) -> Iterator[None]:
 
 def check_seed(seed: Any, fn: str, name: str = "seed") -> int:
     """Validate a seed the way torch.manual_seed does; return it as an unsigned 64-bit key."""
+    if type(seed) is int and 0 <= seed < _U64:  # the common case, at once
+        return seed
     if isinstance(seed, bool) or not hasattr(seed, "__index__"):
         raise TypeError(f"fastinit.{fn}: {name} must be an int, got {type(seed).__name__}")
     try:
@@ -82,10 +84,20 @@ def _torch_if_available() -> Any:
     return torch
 
 
+# One int64 scalar per thread and device to draw into (a new one each time was 1.7 of 3 us).
+_scratch = threading.local()
+
+
 def _draw_from_torch(generator: Any) -> int:
     torch = sys.modules["torch"]
     device = getattr(generator, "device", None) or "cpu"
-    word = torch.empty((), dtype=torch.int64, device=device).random_(generator=generator)
+    words = _scratch.__dict__
+    word = words.get(device)
+    if word is None:
+        # a plain tensor, usable in and out of inference mode
+        with torch.inference_mode(False):
+            word = words[device] = torch.empty((), dtype=torch.int64, device=device)
+    word.random_(generator=generator)
     return int(word.item()) % _U64
 
 
