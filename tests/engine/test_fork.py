@@ -97,7 +97,7 @@ if __name__ == "__main__":
 FORK_AFTER_TORCH = r"""
 import os, sys
 import numpy as np
-import torch  # imported first: fastinit then shares torch's libgomp
+import torch  # imported first: its OpenMP pool exists before fastinit's own threads
 import fastinit
 
 x = torch.randn(1 << 24)
@@ -114,14 +114,20 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
+@pytest.mark.parametrize("omp", [None, "1", "4"], ids=["default-rule", "OMP1", "OMP4"])
 @pytest.mark.parametrize("script", [FORK_THEN_FILL, FORK_DURING_FILL, FORK_POOL, FORK_AFTER_TORCH],
                          ids=["os.fork", "fork-during-fill", "fork-pool", "fork-after-torch"])
-def test_fill_after_fork(script):
+def test_fill_after_fork(script, omp):
+    """Under each thread rule: the default, and OMP_NUM_THREADS below and above the CPUs
+    (scripts that call set_num_threads override it, as users' code does)."""
     if script is FORK_AFTER_TORCH:
         pytest.importorskip("torch")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if omp is not None:
+        env["OMP_NUM_THREADS"] = omp
     try:
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail("a fill in a forked child hung (OpenMP thread team after fork)")
     assert proc.returncode == 0, proc.stdout + proc.stderr
