@@ -39,7 +39,8 @@ def run_without_torch(code, *argv, cwd, env=None):
 
 
 def needs_torch(who):
-    return f'{who} needs torch, which is not installed: pip install "{DISTRIBUTION}[torch]"'
+    return (f"{who} needs torch, which is not installed: pip install torch (the CPU build: "
+            f"pip install torch --index-url https://download.pytorch.org/whl/cpu)")
 
 
 def test_import_and_numpy_fills_need_no_torch(tmp_path):

@@ -18,8 +18,14 @@ class TorchNotInstalledError(ModuleNotFoundError):
     """A fastinit function that needs torch was called where torch is not installed."""
 
 
+# torch itself, not the package's [torch] extra: on Linux PyPI's torch is the CUDA build (GBs),
+# so the CPU build's index is named too, as the README's install does.
+CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
 def torch_missing_message(who: str) -> str:
-    return f'{who} needs torch, which is not installed: pip install "{DISTRIBUTION}[torch]"'
+    return (f"{who} needs torch, which is not installed: pip install torch "
+            f"(the CPU build: {CPU_TORCH})")
 
 
 def require_torch(who: str) -> Any:
