@@ -10,8 +10,8 @@
 # previous ones gave:
 #   1. facts: GPU, driver, nvcc, Python, torch;
 #   2. build: pip install --no-build-isolation --no-deps . (FASTINIT_CUDA=ON where nvcc is found);
-#   3. tests: tests/engine/test_cuda.py, tests/engine/test_grid_map.py, every test marked cuda,
-#      and the DLPack target tests;
+#   3. tests: tests/engine/test_cuda.py, the host proofs of the kernels' division of work
+#      (test_grid_map.py, test_tile_map.py), every test marked cuda, and the DLPack target tests;
 #   4. benchmarks/throughput.py --devices cuda: uniform_, normal_, trunc_normal_, kaiming_uniform_,
 #      xavier_normal_ and the fill_ reference, fastinit and torch side by side, float32,
 #      bfloat16, float16, float64;
@@ -119,7 +119,7 @@ else
   skip sass "cuobjdump not found"
 fi
 step tests 300 "$py" -m pytest -q -p no:cacheprovider tests/engine/test_cuda.py \
-  tests/engine/test_grid_map.py tests/engine/test_targets.py
+  tests/engine/test_grid_map.py tests/engine/test_tile_map.py tests/engine/test_targets.py
 step cuda_marked 120 "$py" -m pytest -q -p no:cacheprovider -m cuda tests \
   --ignore tests/engine/test_cuda.py
 if has_gpu; then
