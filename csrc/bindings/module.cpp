@@ -69,11 +69,9 @@ int torch_threads() {
 }
 
 // Only a CPU fill large enough to be split asks torch (a Python call).
-int torch_threads_for(const TensorView& v) {
+int torch_threads_for(const TensorView& v, const FillJob& job) {
   if (v.device != DeviceKind::cpu) return 0;
-  int64_t numel = 1;
-  for (int k = 0; k < v.ndim; ++k) numel *= v.shape[k];
-  return cpu::may_use_threads(numel) ? torch_threads() : 0;
+  return cpu::may_use_threads(job.plan.numel) ? torch_threads() : 0;
 }
 
 // key_source, when not None, is called once the request has passed every check and returns
@@ -93,7 +91,7 @@ void fill_py(py::handle target, py::handle fn, int kind, py::handle params, uint
     job.key = drawn.first;
     job.stream = drawn.second;
   }
-  req.torch_threads = torch_threads_for(bound.view);
+  req.torch_threads = torch_threads_for(bound.view, job);
   if (job.plan.numel < kKeepGil) return run_fill(bound.view, req, job);
   py::gil_scoped_release nogil;
   run_fill(bound.view, req, job);
@@ -106,7 +104,7 @@ py::tuple split_py(py::handle target, py::handle fn, int kind, py::handle params
   const FillRequest req = request(fn, kind, params, 0, 0, none, none, 0);
   FillJob job;
   if (!make_job(bound.view, req, job)) return py::make_tuple(0, 0);
-  const cpu::Split s = cpu::split_of(job, torch_threads_for(bound.view));
+  const cpu::Split s = cpu::split_of(job, torch_threads_for(bound.view, job));
   return py::make_tuple(s.threads, s.task_elements);
 }
 

@@ -203,10 +203,15 @@ def check_writable(t: Any, fn: str, torch_ops_only: bool = False) -> None:
         _refuse_overlap(fn, t.shape, t.stride(), 1)
 
 
-def _in_functorch_transform(torch: Any, t: Any) -> bool:
+def _functorch_wrapper_test(torch: Any) -> Any:
+    """torch's test for a tensor wrapped by a torch.func transform (never true on a torch
+    without one)."""
     functorch = getattr(torch._C, "_functorch", None)
-    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None)
-    return bool(wrapped is not None and wrapped(t))
+    return getattr(functorch, "is_functorch_wrapped_tensor", None) or (lambda t: False)
+
+
+def _in_functorch_transform(torch: Any, t: Any) -> bool:
+    return bool(_functorch_wrapper_test(torch)(t))
 
 
 def _refuse_overlap(fn: str, shape: Any, strides: Any, itemsize: int) -> None:
@@ -226,9 +231,8 @@ _TORCH_REFS: Optional[tuple] = None
 def _torch_refs(torch: Any) -> tuple:
     global _TORCH_REFS
     direct = {getattr(torch, name): True for name in ("float32", "float64", "float16", "bfloat16")}
-    functorch = getattr(torch._C, "_functorch", None)
-    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None) or (lambda t: False)
-    _TORCH_REFS = (torch, torch.utils.dlpack.to_dlpack, torch.strided, direct, wrapped)
+    _TORCH_REFS = (torch, torch.utils.dlpack.to_dlpack, torch.strided, direct,
+                   _functorch_wrapper_test(torch))
     return _TORCH_REFS
 
 
