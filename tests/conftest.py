@@ -25,7 +25,9 @@ import numpy as np
 import pytest
 
 import fastinit
+from fastinit import _core
 from fastinit._engine import _reference
+from fastinit._engine._targets import prepare
 
 try:  # torch is optional: tests that need it are skipped without it
     import torch as _torch  # noqa: F401
@@ -89,6 +91,20 @@ FILL_FUNCTIONS = {
     "trunc_normal": fastinit.trunc_normal_,
     "constant": fastinit.constant_,
 }
+
+KIND_CODES = {"uniform": _core.KIND_UNIFORM, "normal": _core.KIND_NORMAL,
+              "trunc_normal": _core.KIND_TRUNC_NORMAL, "constant": _core.KIND_CONSTANT}
+
+
+def host_proof_args(kind: str, view: Any, global_shape: Optional[Sequence[int]] = None,
+                    global_offset: Optional[Sequence[int]] = None) -> tuple:
+    """What the host proofs of the CUDA mappings (``_core.grid_emulate``, ``tile_emulate``)
+    take for a fill of ``kind`` over ``view``, as the fills pass it: (the prepared target, the
+    function's name, the kind's code, global shape, global offset)."""
+    fn = kind + "_"
+    shape = [] if global_shape is None else list(global_shape)
+    offset = [] if global_shape is None else list(global_offset or [0] * len(shape))
+    return prepare(view, fn), fn, KIND_CODES[kind], shape, offset
 
 
 def empty_target(lib: str, dtype: str, shape: Sequence[int]) -> Any:

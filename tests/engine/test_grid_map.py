@@ -18,12 +18,9 @@ import pytest
 
 from fastinit import _core
 from fastinit._engine import _reference
-from fastinit._engine._targets import prepare
-from conftest import DEFAULT_PARAMS, as_bits, assert_bits_equal, reference_bits
+from conftest import DEFAULT_PARAMS, as_bits, assert_bits_equal, host_proof_args, reference_bits
 
 SEED = 0x5EED_C0DA_0017
-KIND_CODES = {"uniform": _core.KIND_UNIFORM, "normal": _core.KIND_NORMAL,
-              "trunc_normal": _core.KIND_TRUNC_NORMAL, "constant": _core.KIND_CONSTANT}
 LAUNCHES = [(1, 1), (3, 1), (132, 4)]  # (SMs, resident blocks per SM): 8, 24, 4224 warps
 
 
@@ -31,11 +28,8 @@ def emulate(kind: str, target: Any, params: Sequence[float], *, sms: int = 132,
             blocks_per_sm: int = 4, global_shape: Optional[Sequence[int]] = None,
             global_offset: Optional[Sequence[int]] = None, fault: int = 0) -> dict:
     """The kernel's mapping over ``target`` (NumPy array or CPU torch tensor), in place."""
-    fn = kind + "_"
-    t = prepare(target, fn)
-    shape = [] if global_shape is None else list(global_shape)
-    offset = [] if global_shape is None else list(global_offset or [0] * len(shape))
-    return _core.grid_emulate(t.obj, fn, KIND_CODES[kind], list(params), SEED, 0, shape, offset,
+    t, fn, code, shape, offset = host_proof_args(kind, target, global_shape, global_offset)
+    return _core.grid_emulate(t.obj, fn, code, list(params), SEED, 0, shape, offset,
                               dtype_override=t.dtype_override, sms=sms,
                               blocks_per_sm=blocks_per_sm, fault=fault)
 

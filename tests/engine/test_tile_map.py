@@ -21,12 +21,9 @@ import pytest
 
 from fastinit import _core
 from fastinit._engine import _reference
-from fastinit._engine._targets import prepare
-from conftest import DEFAULT_PARAMS, as_bits, assert_bits_equal, reference_bits
+from conftest import DEFAULT_PARAMS, as_bits, assert_bits_equal, host_proof_args, reference_bits
 
 SEED = 0x711E_5EED_0027
-KIND_CODES = {"uniform": _core.KIND_UNIFORM, "normal": _core.KIND_NORMAL,
-              "trunc_normal": _core.KIND_TRUNC_NORMAL, "constant": _core.KIND_CONSTANT}
 TILES = [(32, 1), (32, 3), (32, 32), (64, 5), (96, 64)]  # (tm, tl): partial tiles both ways
 
 
@@ -34,11 +31,8 @@ def emulate(kind: str, view: Any, *, tile: Sequence[int] = (32, 32), ctas: int =
             threads: int = 256, global_shape: Optional[Sequence[int]] = None,
             global_offset: Optional[Sequence[int]] = None, fault: int = 0) -> dict:
     """The tiled mapping over ``view`` (NumPy array or CPU torch tensor), in place."""
-    fn = kind + "_"
-    t = prepare(view, fn)
-    shape = [] if global_shape is None else list(global_shape)
-    offset = [] if global_shape is None else list(global_offset or [0] * len(shape))
-    return _core.tile_emulate(t.obj, fn, KIND_CODES[kind], list(DEFAULT_PARAMS[kind]), SEED, 0,
+    t, fn, code, shape, offset = host_proof_args(kind, view, global_shape, global_offset)
+    return _core.tile_emulate(t.obj, fn, code, list(DEFAULT_PARAMS[kind]), SEED, 0,
                               shape, offset, dtype_override=t.dtype_override, tile_m=tile[0],
                               tile_l=tile[1], ctas=ctas, threads=threads, fault=fault)
 
